@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+/**
+ * The operators' CLI (DESIGN.md "Commands"). Each command lives in ./commands/<name>.ts and
+ * registers itself on the program; bad input exits 2 with a one-line reason on stderr.
+ */
+import { Command, CommanderError } from 'commander';
+import { registerExecute } from './commands/execute.ts';
+import { registerTopology } from './commands/topology.ts';
+import { registerKafkaCommands } from './commands/kafka.ts';
+import { TagstreamError } from '../errors.ts';
+
+export function buildProgram(): Command {
+  const program = new Command('tagstream')
+    .description('Server-side execution of third-party tracking tags on Kafka')
+    .showHelpAfterError(false)
+    .exitOverride();
+  registerKafkaCommands(program);
+  registerTopology(program);
+  registerExecute(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here too, with exitCode 0.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    if (err instanceof TagstreamError && err.code === 'ERR_INVALID_INPUT') {
+      process.stderr.write(`error: ${err.message}\n`);
+      return 2;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`error: ${message}\n`);
+    return 1;
+  }
+}
+
+const isEntry = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/'));
+if (isEntry) {
+  main(process.argv).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`fatal: ${String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

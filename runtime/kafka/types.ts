@@ -1,0 +1,186 @@
+/**
+ * The one Kafka client interface the product uses. Adapters: `platformatic` (default),
+ * `kafkajs`, and `embedded` (an in-process broker, the broker-less default and test driver).
+ *
+ * Conventions shared by every adapter:
+ * - offsets are JS numbers (safe up to 2^53, far beyond any partition's life);
+ * - a committed offset is the offset of the NEXT record to read (Kafka's convention);
+ * - keys and values are Buffers on the way out; `null` value = tombstone;
+ * - the partition of a keyed record is murmur2(key) like Kafka's Java default partitioner
+ *   (see partitioner.ts), so every adapter puts the same key on the same partition number.
+ */
+
+export type Bytes = Buffer | string;
+
+export interface TopicPartition {
+  topic: string;
+  partition: number;
+}
+
+export interface PartitionOffset {
+  partition: number;
+  /** For end offsets: the offset the next produced record gets. For committed: -1 = none. */
+  offset: number;
+}
+
+export interface ProduceRecord {
+  topic: string;
+  key: Bytes | null;
+  /** `null` is a tombstone (deletes the key on a compacted topic). */
+  value: Bytes | null;
+  headers?: Record<string, Bytes>;
+  /** Explicit partition; default: murmur2(key) % partitions, round-robin-ish for null keys. */
+  partition?: number;
+  /** Milliseconds since the epoch; default: now. */
+  timestamp?: number;
+}
+
+export interface RecordMetadata {
+  topic: string;
+  partition: number;
+  offset: number;
+}
+
+export interface ConsumedRecord {
+  topic: string;
+  partition: number;
+  offset: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, Buffer>;
+  timestamp: number;
+}
+
+export interface TopicSpec {
+  name: string;
+  partitions: number;
+  replicationFactor?: number;
+  /** Topic configs, e.g. `{ 'cleanup.policy': 'compact' }`. */
+  configs?: Record<string, string>;
+}
+
+export interface TopicDescription {
+  name: string;
+  partitions: number;
+  /** Effective topic configs as the broker reports them (at least the non-default ones). */
+  configs: Record<string, string>;
+}
+
+export interface ProducerOptions {
+  /** Idempotent producer with acks=all. Default true. */
+  idempotent?: boolean;
+  clientId?: string;
+}
+
+export interface KafkaProducer {
+  /** Resolves once every record is acknowledged by the broker (acks=all). Order is kept per partition. */
+  send(records: readonly ProduceRecord[]): Promise<RecordMetadata[]>;
+  close(): Promise<void>;
+}
+
+export interface GroupConsumerOptions {
+  groupId: string;
+  topics: readonly string[];
+  /** Where a partition without a committed offset starts. Default 'earliest'. */
+  autoOffsetReset?: 'earliest' | 'latest';
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  rebalanceTimeoutMs?: number;
+  /** Upper bound for one fetch response, in bytes. */
+  maxBytes?: number;
+  clientId?: string;
+}
+
+export interface ConsumerListener {
+  /**
+   * A batch of records of one or more partitions, in offset order per partition. The adapter does
+   * not deliver the next batch before the returned promise settles (that is the backpressure hook).
+   * Offsets are NOT committed automatically: call `commit`.
+   */
+  onRecords(records: ConsumedRecord[]): Promise<void> | void;
+  /** Partitions newly assigned to this member (after a rebalance). */
+  onAssigned?(partitions: TopicPartition[]): Promise<void> | void;
+  /** Partitions taken away from this member. See `capabilities.awaitableRevoke`. */
+  onRevoked?(partitions: TopicPartition[]): Promise<void> | void;
+}
+
+export interface ConsumerCapabilities {
+  /** pause()/resume() act on single partitions (false = the whole consumer pauses). */
+  perPartitionPause: boolean;
+  /** onRevoked is awaited before the partitions are handed to another member. */
+  awaitableRevoke: boolean;
+}
+
+export interface CommitOffset extends TopicPartition {
+  /** The next offset to read (last processed + 1). */
+  offset: number;
+}
+
+export interface KafkaConsumer {
+  readonly groupId: string;
+  readonly capabilities: ConsumerCapabilities;
+  /** Joins the group and starts delivering. Resolves once joined (first assignment received). */
+  start(listener: ConsumerListener): Promise<void>;
+  /** Stops fetching the given partitions (all when omitted). Records already delivered are not recalled. */
+  pause(partitions?: readonly TopicPartition[]): void;
+  resume(partitions?: readonly TopicPartition[]): void;
+  commit(offsets: readonly CommitOffset[]): Promise<void>;
+  /** Partitions currently assigned to this member. */
+  assignment(): TopicPartition[];
+  /** Leaves the group and releases connections. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Reads one partition from an offset, outside any consumer group (changelog restore). */
+export interface PartitionReader {
+  /**
+   * Delivers records of `topic`/`partition` with offset in [fromOffset, toOffset) in order, then
+   * resolves. `toOffset` defaults to the end offset at call time.
+   */
+  read(
+    topic: string,
+    partition: number,
+    fromOffset: number,
+    onRecords: (records: ConsumedRecord[]) => Promise<void> | void,
+    toOffset?: number,
+  ): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface KafkaAdmin {
+  /** Creates the topics; existing ones are left as they are (no error). */
+  createTopics(topics: readonly TopicSpec[]): Promise<void>;
+  deleteTopics(names: readonly string[]): Promise<void>;
+  listTopics(): Promise<string[]>;
+  /** Throws UnknownTopicError for a missing topic. */
+  describeTopics(names: readonly string[]): Promise<TopicDescription[]>;
+  /** High watermark per partition. Throws UnknownTopicError for a missing topic. */
+  listEndOffsets(topic: string): Promise<PartitionOffset[]>;
+  /** Committed offsets of a group for a topic; offset -1 for a partition without a commit. */
+  listCommittedOffsets(groupId: string, topic: string): Promise<PartitionOffset[]>;
+  listGroups(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+export type KafkaClientKind = 'platformatic' | 'kafkajs' | 'embedded';
+
+export interface KafkaClientOptions {
+  /** host:port list; ignored by the embedded client. */
+  brokers: readonly string[];
+  clientId?: string;
+  /** Budget to reach a broker before BrokerUnreachableError. Default 10000. */
+  connectTimeoutMs?: number;
+  /** Budget for one request. Default 30000. */
+  requestTimeoutMs?: number;
+}
+
+/** Entry point of an adapter. One client = one connection configuration. */
+export interface KafkaClient {
+  readonly kind: KafkaClientKind;
+  producer(options?: ProducerOptions): Promise<KafkaProducer>;
+  consumer(options: GroupConsumerOptions): KafkaConsumer;
+  reader(): PartitionReader;
+  admin(): Promise<KafkaAdmin>;
+  /** Closes everything this client created. */
+  close(): Promise<void>;
+}
