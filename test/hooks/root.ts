@@ -1,2 +1,31 @@
-// Placeholder: starts the real broker once the kafka-local module lands.
-export const mochaHooks = {};
+/**
+ * Mocha root hook: one real Kafka broker for the whole run (integration suites reach it through
+ * test/helpers/kafka.ts). KAFKA_BROKERS set = use that broker instead (e.g. `npm run kafka` in
+ * another terminal), so a developer can skip the start-up.
+ */
+import { startLocalBroker, type LocalBroker } from '../../runtime/kafka-local/broker.ts';
+import { setRealBroker } from '../helpers/kafka.ts';
+
+let broker: LocalBroker | undefined;
+
+export const mochaHooks = {
+  async beforeAll(this: Mocha.Context): Promise<void> {
+    this.timeout(120_000);
+    const external = process.env.KAFKA_BROKERS;
+    if (external) {
+      setRealBroker({ brokers: external.split(',').map((b) => b.trim()), version: 'external' });
+      console.log(`  Kafka: external broker ${external}`);
+      return;
+    }
+    const started = Date.now();
+    broker = await startLocalBroker();
+    setRealBroker({ brokers: broker.brokers, version: broker.version });
+    console.log(`  Kafka: Apache Kafka ${broker.version} (KRaft, single node) at ${broker.brokers.join(',')}, started in ${Date.now() - started} ms`);
+  },
+  async afterAll(this: Mocha.Context): Promise<void> {
+    this.timeout(30_000);
+    setRealBroker(undefined);
+    await broker?.stop();
+    broker = undefined;
+  },
+};

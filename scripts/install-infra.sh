@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what the product and its tests need beyond npm packages, from the project's own files:
+#   - Debian: chromium + chromium-headless-shell (the tag executor's browser), a JDK for Kafka;
+#   - Maven Central: the Kafka broker jars and CouchbaseMock (runtime/kafka-local/pom.xml).
+# Idempotent and quick when everything is there; `npm test` calls it first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+[ -x /usr/lib/chromium/chromium-headless-shell ] || need_apt+=(chromium-headless-shell)
+command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || need_apt+=(maven)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "install-infra: apt-get install ${need_apt[*]}" >&2
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >&2
+fi
+
+kafka_version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' runtime/kafka-local/pom.xml)
+if [ ! -f ".infra/kafka/lib/kafka_2.13-${kafka_version}.jar" ] || [ ! -f .infra/couchbase/CouchbaseMock.jar ]; then
+  rm -rf .infra/kafka/lib
+  echo "install-infra: resolving Kafka and CouchbaseMock from Maven Central" >&2
+  mvn -q -B -f runtime/kafka-local/pom.xml validate >&2
+fi
