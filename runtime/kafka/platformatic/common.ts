@@ -1,0 +1,60 @@
+import type { Base, BaseOptions } from '@platformatic/kafka';
+import type { Bytes, KafkaClientOptions } from '../types.ts';
+import { withConnectDeadline } from './errors.ts';
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+export interface ResolvedOptions {
+  brokers: readonly string[];
+  clientId: string;
+  connectTimeoutMs: number;
+  requestTimeoutMs: number;
+}
+
+export function resolveOptions(options: KafkaClientOptions): ResolvedOptions {
+  return {
+    brokers: [...options.brokers],
+    clientId: options.clientId ?? 'tagstream',
+    connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+  };
+}
+
+/**
+ * Options shared by producer, consumer and admin. Retries back off exponentially and stop after a
+ * few attempts: a broker that went away must not be hammered (the library default is a flat 1 s).
+ * `autocreateTopics: false` so that a typo in a topic name is an UnknownTopicError, not a new topic.
+ */
+export function baseOptions(options: ResolvedOptions, clientId: string = options.clientId): BaseOptions {
+  return {
+    clientId,
+    bootstrapBrokers: [...options.brokers],
+    connectTimeout: options.connectTimeoutMs,
+    timeout: options.requestTimeoutMs,
+    retries: 5,
+    retryDelay: (_client, _operation, attempt) => Math.min(100 * 2 ** attempt, 2_000),
+    autocreateTopics: false,
+  };
+}
+
+/**
+ * Verifies that the cluster answers (bootstrap + metadata) within connectTimeoutMs. On failure
+ * the client is closed, which also cancels its pending retries.
+ */
+export async function probe(client: Base, options: ResolvedOptions): Promise<void> {
+  await withConnectDeadline(client.metadata({ topics: [] }), options.brokers, options.connectTimeoutMs, () =>
+    client.close(),
+  );
+}
+
+export function toBuffer(value: Bytes): Buffer {
+  return typeof value === 'string' ? Buffer.from(value) : value;
+}
+
+export function toHeaderRecord(headers: Map<Buffer, Buffer> | undefined): Record<string, Buffer> {
+  const out: Record<string, Buffer> = {};
+  if (!headers) return out;
+  for (const [k, v] of headers) out[k.toString()] = v ?? Buffer.alloc(0);
+  return out;
+}
