@@ -1,0 +1,4 @@
+export type { KeyValueStore, StoreProvider } from './store.ts';
+export { InMemoryKeyValueStore, InMemoryStoreProvider } from './memory.ts';
+export { LmdbKeyValueStore, LmdbStoreProvider, openLmdbStore, type LmdbStoreOptions, type LmdbStoreProviderOptions } from './lmdb.ts';
+export { restoreStores, type RestoreOptions, type RestorePartition, type RestoreProgress } from './restore.ts';

@@ -1,0 +1,401 @@
+/**
+ * Executes a built Topology in process, on RxJS. The test driver uses it directly; the Kafka-backed
+ * runner is meant to wrap it: decode consumed records, submit() them, produce the outputs, and
+ * commit an offset once every record below it has settled.
+ *
+ * Semantics (those of a Kafka Streams task, plus the async step):
+ * - each record goes depth-first through the graph, successors in declaration order, so the
+ *   outputs of one record come out in a deterministic order;
+ * - when the topology is per-key ordered (Topology.perKeyOrdered), the records of one key go
+ *   through the WHOLE graph one after another (a "lane" per key): a join therefore sees what
+ *   toTable() wrote for the previous record of the key, and a process() step never runs two
+ *   records of a key at once, nor out of order. Different keys run concurrently;
+ * - process() calls are bounded per node by a FIFO semaphore (`concurrency`).
+ * Bounding how many records are submitted (backpressure) is the caller's job: see stats().
+ */
+import { EMPTY, concat, defer, from, map, mergeMap, of, catchError, type Observable, lastValueFrom, toArray } from 'rxjs';
+import { TagstreamError } from '../runtime/errors.ts';
+import type { ConsumedRecord, ProduceRecord } from '../runtime/kafka/types.ts';
+import type { KeyValueStore, StoreProvider } from '../state/store.ts';
+import type { ProcessContext, ProcessorNode, RecordContext, RecordKey, SinkNode, SourceNode, Topology, TopologyNode } from './dsl.ts';
+
+export interface InputRecord<V = unknown> {
+  topic: string;
+  partition: number;
+  offset: number;
+  key: RecordKey;
+  value: V;
+  /** Milliseconds since the epoch. */
+  timestamp: number;
+}
+
+export interface OutputRecord {
+  topic: string;
+  key: RecordKey;
+  value: unknown;
+  /** The sink node that emitted it. */
+  sink: string;
+  /**
+   * Set for a table's changelog (toTable): the partition of the input record, so the changelog
+   * record lands in the partition of the store that holds it, whatever the producer's partitioner.
+   */
+  partition?: number;
+}
+
+export interface ProcessedRecord {
+  input: InputRecord;
+  outputs: OutputRecord[];
+  /** Set when processing failed (then `outputs` is empty: no partial output is reported). */
+  error?: TagstreamError;
+}
+
+export interface ProcessStepStats {
+  active: number;
+  waiting: number;
+  /** Highest `active` seen since the engine started. */
+  maxActive: number;
+}
+
+export interface EngineStats {
+  /** Submitted records not settled yet (running, or waiting for their key's lane). */
+  pending: number;
+  process: Record<string, ProcessStepStats>;
+}
+
+export interface EngineOptions {
+  stores: StoreProvider;
+}
+
+type Exec = (value: unknown, ctx: RecordContext) => Observable<OutputRecord>;
+
+/** FIFO counting semaphore: a released permit goes straight to the oldest waiter. */
+class Semaphore {
+  active = 0;
+  maxActive = 0;
+  private readonly waiters: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  get waiting(): number {
+    return this.waiters.length;
+  }
+
+  acquire(): Promise<void> {
+    if (this.active < this.limit) {
+      this.active += 1;
+      this.maxActive = Math.max(this.maxActive, this.active);
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.active -= 1;
+  }
+}
+
+/** One promise chain per key; an entry disappears when its chain drains, so idle users cost nothing. */
+class KeyedLanes {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  run<T>(key: RecordKey, task: () => Promise<T>): Promise<T> {
+    if (key === null) return task();
+    const previous = this.tails.get(key) ?? Promise.resolve();
+    const result = previous.then(task);
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.tails.set(key, tail);
+    void tail.then(() => {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    });
+    return result;
+  }
+
+  get size(): number {
+    return this.tails.size;
+  }
+}
+
+export class TopologyEngine {
+  private readonly compiled = new Map<string, Exec>();
+  private readonly sourcesByTopic = new Map<string, SourceNode>();
+  private readonly semaphores = new Map<string, Semaphore>();
+  private readonly lanes = new KeyedLanes();
+  private readonly controllers = new Set<AbortController>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private closed = false;
+
+  constructor(
+    readonly topology: Topology,
+    private readonly options: EngineOptions,
+  ) {
+    for (const node of topology.nodes.values()) {
+      if (node.type === 'source') this.sourcesByTopic.set(node.topic, node);
+      if (node.type === 'processor' && node.kind === 'process') {
+        this.semaphores.set(node.name, new Semaphore(node.options.concurrency));
+      }
+    }
+    for (const node of topology.nodes.values()) this.compile(node.name);
+  }
+
+  /**
+   * Processes one record; resolves with its outputs once it went through the whole graph, or
+   * rejects with a TagstreamError naming the failing node. Store writes are visible at once.
+   */
+  submit(record: InputRecord): Promise<OutputRecord[]> {
+    if (this.closed) {
+      return Promise.reject(new TagstreamError('ERR_TOPOLOGY_CLOSED', 'the topology engine is closed', { topic: record.topic }));
+    }
+    const source = this.sourcesByTopic.get(record.topic);
+    if (source === undefined) {
+      return Promise.reject(
+        new TagstreamError('ERR_TOPOLOGY_UNKNOWN_TOPIC', `topic "${record.topic}" is not a source of this topology`, {
+          topic: record.topic,
+          sources: [...this.sourcesByTopic.keys()],
+        }),
+      );
+    }
+    const exec = this.compiled.get(source.name) as Exec;
+    const ctx: RecordContext = {
+      topic: record.topic,
+      partition: record.partition,
+      offset: record.offset,
+      timestamp: record.timestamp,
+      key: record.key,
+    };
+    const task = (): Promise<OutputRecord[]> => lastValueFrom(exec(record.value, ctx).pipe(toArray()));
+    const run = this.topology.perKeyOrdered ? this.lanes.run(record.key, task) : task();
+    this.inFlight.add(run);
+    const forget = (): void => {
+      this.inFlight.delete(run);
+    };
+    run.then(forget, forget);
+    return run;
+  }
+
+  /**
+   * The RxJS face: every input record yields one ProcessedRecord when it settles (in completion
+   * order, per-key order kept). Failures are reported in `error` instead of ending the stream, so
+   * the caller can route them (dead letters) and keep going. The source is subscribed eagerly:
+   * bound it upstream.
+   */
+  run(input$: Observable<InputRecord>): Observable<ProcessedRecord> {
+    return input$.pipe(
+      mergeMap((input) =>
+        from(this.submit(input)).pipe(
+          map((outputs): ProcessedRecord => ({ input, outputs })),
+          catchError((err: unknown) => of<ProcessedRecord>({ input, outputs: [], error: asTagstreamError(err) })),
+        ),
+      ),
+    );
+  }
+
+  /** Decodes a consumed record with its source's serde (throws ERR_INVALID_INPUT when malformed). */
+  decode(record: ConsumedRecord): InputRecord {
+    const source = this.sourcesByTopic.get(record.topic);
+    if (source === undefined) {
+      throw new TagstreamError('ERR_TOPOLOGY_UNKNOWN_TOPIC', `topic "${record.topic}" is not a source of this topology`, {
+        topic: record.topic,
+      });
+    }
+    return {
+      topic: record.topic,
+      partition: record.partition,
+      offset: record.offset,
+      key: record.key === null ? null : record.key.toString('utf8'),
+      value: source.serde.deserialize(record.value),
+      timestamp: record.timestamp,
+    };
+  }
+
+  /** Encodes an output with its sink's serde, ready for KafkaProducer.send(). */
+  encode(output: OutputRecord): ProduceRecord {
+    const sink = this.topology.node(output.sink) as SinkNode;
+    return {
+      topic: output.topic,
+      key: output.key,
+      value: sink.serde.serialize(output.value),
+      ...(output.partition === undefined ? {} : { partition: output.partition }),
+    };
+  }
+
+  stats(): EngineStats {
+    const process: Record<string, ProcessStepStats> = {};
+    for (const [name, s] of this.semaphores) process[name] = { active: s.active, waiting: s.waiting, maxActive: s.maxActive };
+    return { pending: this.inFlight.size, process };
+  }
+
+  /** Resolves when every submitted record has settled. */
+  async idle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Refuses new records and aborts the signal of running process() calls. */
+  close(): void {
+    this.closed = true;
+    for (const c of this.controllers) c.abort(new TagstreamError('ERR_TOPOLOGY_CLOSED', 'the topology engine is closed'));
+  }
+
+  private compile(name: string): Exec {
+    const existing = this.compiled.get(name);
+    if (existing) return existing;
+    const node = this.topology.node(name);
+    const children = node.successors.map((s) => this.compile(s));
+    const next: Exec =
+      children.length === 0
+        ? () => EMPTY
+        : children.length === 1
+          ? (children[0] as Exec)
+          : (value, ctx) => concat(...children.map((child) => child(value, ctx)));
+    const exec = this.execFor(node, next, children);
+    this.compiled.set(name, exec);
+    return exec;
+  }
+
+  private execFor(node: TopologyNode, next: Exec, children: readonly Exec[]): Exec {
+    if (node.type === 'source') return next;
+    if (node.type === 'sink') {
+      return (value, ctx) =>
+        of<OutputRecord>({
+          topic: node.topic,
+          key: ctx.key,
+          value,
+          sink: node.name,
+          ...(node.table === undefined ? {} : { partition: ctx.partition }),
+        });
+    }
+    const guard = <T>(ctx: RecordContext, fn: () => T): T => {
+      try {
+        return fn();
+      } catch (err) {
+        throw nodeError(node.name, ctx, err);
+      }
+    };
+    switch (node.kind) {
+      case 'map-values':
+        return (value, ctx) => defer(() => next(guard(ctx, () => node.fn(value, ctx)), ctx));
+      case 'flat-map-values':
+        return (value, ctx) =>
+          defer(() => {
+            const values = guard(ctx, () => [...node.fn(value, ctx)]);
+            return values.length === 0 ? EMPTY : concat(...values.map((v) => next(v, ctx)));
+          });
+      case 'filter':
+        return (value, ctx) => defer(() => (guard(ctx, () => node.predicate(value, ctx)) ? next(value, ctx) : EMPTY));
+      case 'branch':
+        return (value, ctx) =>
+          defer(() => {
+            const i = guard(ctx, () => node.predicates.findIndex((p) => p(value, ctx)));
+            return i < 0 ? EMPTY : (children[i] as Exec)(value, ctx);
+          });
+      case 'branch-child':
+        return next;
+      case 'table-source':
+        return (value, ctx) =>
+          defer(() => {
+            // Kafka drops null-key records for tables too: no key, nothing to address.
+            if (ctx.key === null) return EMPTY;
+            const store = this.store(node.store, ctx);
+            if (value === null) store.delete(ctx.key);
+            else store.put(ctx.key, value);
+            return next(value, ctx);
+          });
+      case 'left-join':
+        return (value, ctx) =>
+          defer(() => {
+            const tableValue = ctx.key === null ? null : (this.store(node.store, ctx).get(ctx.key) ?? null);
+            return next(guard(ctx, () => node.joiner(value, tableValue, ctx)), ctx);
+          });
+      case 'to-table':
+        return (value, ctx) =>
+          defer(() => {
+            if (ctx.key === null) {
+              throw new TagstreamError('ERR_TOPOLOGY_NULL_KEY', `node "${node.name}" cannot write a record without key to table "${node.store}"`, {
+                node: node.name,
+                topic: ctx.topic,
+                partition: ctx.partition,
+                offset: ctx.offset,
+              });
+            }
+            const store = this.store(node.store, ctx);
+            if (value === null || value === undefined) store.delete(ctx.key);
+            else store.put(ctx.key, value);
+            return next(value ?? null, ctx);
+          });
+      case 'process':
+        return (value, ctx) => defer(() => from(this.runProcess(node, value, ctx))).pipe(mergeMap((out) => next(out, ctx)));
+    }
+  }
+
+  private store(name: string, ctx: RecordContext): KeyValueStore<unknown> {
+    return this.options.stores.store(name, ctx.partition);
+  }
+
+  private async runProcess(node: Extract<ProcessorNode, { kind: 'process' }>, value: unknown, ctx: RecordContext): Promise<unknown> {
+    const semaphore = this.semaphores.get(node.name) as Semaphore;
+    await semaphore.acquire();
+    const controller = new AbortController();
+    this.controllers.add(controller);
+    const pctx: ProcessContext = { ...ctx, node: node.name, signal: controller.signal };
+    let call: Promise<unknown>;
+    try {
+      call = Promise.resolve(node.fn(value, pctx));
+    } catch (err) {
+      call = Promise.reject(err);
+    }
+    // The permit is held until the call really settles, even after a timeout: the concurrency bound
+    // is about work actually running, and an aborted call may take a moment to stop.
+    const settled = call.then(
+      () => undefined,
+      () => undefined,
+    );
+    void settled.then(() => {
+      this.controllers.delete(controller);
+      semaphore.release();
+    });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeoutMs = node.options.timeoutMs;
+      if (timeoutMs === undefined) return await call;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          const err = new TagstreamError('ERR_TOPOLOGY_PROCESS_TIMEOUT', `process "${node.name}" took more than ${timeoutMs} ms`, {
+            node: node.name,
+            topic: ctx.topic,
+            partition: ctx.partition,
+            offset: ctx.offset,
+            timeoutMs,
+          });
+          controller.abort(err);
+          reject(err);
+        }, timeoutMs);
+      });
+      return await Promise.race([call, timeout]);
+    } catch (err) {
+      throw nodeError(node.name, ctx, err);
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+    }
+  }
+}
+
+function asTagstreamError(err: unknown): TagstreamError {
+  if (err instanceof TagstreamError) return err;
+  return new TagstreamError('ERR_TOPOLOGY_NODE_FAILED', err instanceof Error ? err.message : String(err), {}, { cause: err });
+}
+
+/** Wraps a user function's failure with where it happened (keys are user ids: not logged here). */
+function nodeError(node: string, ctx: RecordContext, err: unknown): TagstreamError {
+  if (err instanceof TagstreamError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new TagstreamError(
+    'ERR_TOPOLOGY_NODE_FAILED',
+    `node "${node}" failed: ${message}`,
+    { node, topic: ctx.topic, partition: ctx.partition, offset: ctx.offset },
+    { cause: err },
+  );
+}
