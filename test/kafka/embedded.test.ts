@@ -510,19 +510,44 @@ describe('embedded Kafka client', () => {
     it('redelivers a batch whose onRecords failed', async () => {
       await admin.createTopics([{ name: 't', partitions: 1 }]);
       const seen: string[] = [];
-      let fail = true;
+      const redelivered = deferred();
       await client.consumer({ groupId: 'g', topics: ['t'] }).start({
         onRecords: (records) => {
           seen.push(...records.map((r) => r.value!.toString()));
-          if (fail) {
-            fail = false;
-            throw new Error('transient');
-          }
+          if (seen.length === 1) throw new Error('transient failure (expected by this test)');
+          redelivered.resolve();
         },
       });
       await producer.send([{ topic: 't', key: 'k', value: 'x' }]);
-      await tick(250);
+      await redelivered.promise;
       expect(seen).to.deep.equal(['x', 'x']);
+    });
+
+    it('revokes the partitions of a deleted topic and follows a re-created one', async () => {
+      await admin.createTopics([{ name: 't', partitions: 2 }]);
+      const recorder = new Recorder();
+      const consumer = client.consumer({ groupId: 'g', topics: ['t'] });
+      await consumer.start(recorder);
+      await producer.send([{ topic: 't', key: null, value: 'old', partition: 0 }]);
+      await broker.settled();
+      await consumer.commit([{ topic: 't', partition: 0, offset: 1 }]);
+
+      await admin.deleteTopics(['t']);
+      await broker.settled();
+      expect(recorder.events).to.deep.equal(['c:assigned t/0,t/1', 'c:revoked t/0,t/1']);
+      expect(consumer.assignment()).to.deep.equal([]);
+
+      await admin.createTopics([{ name: 't', partitions: 2 }]);
+      await broker.settled();
+      expect(tps(consumer.assignment())).to.deep.equal(['t/0', 't/1']);
+      // The re-created topic starts over: its offsets, and the group's, are new.
+      expect(await admin.listCommittedOffsets('g', 't')).to.deep.equal([
+        { partition: 0, offset: -1 },
+        { partition: 1, offset: -1 },
+      ]);
+      await producer.send([{ topic: 't', key: null, value: 'new', partition: 0 }]);
+      await broker.settled();
+      expect(recorder.records.map((r) => `${r.value?.toString()}@${r.offset}`)).to.deep.equal(['old@0', 'new@0']);
     });
 
     it('close() of the client leaves the group so that another client takes over', async () => {

@@ -41,7 +41,7 @@ interface Fetching {
   readonly topic: string;
   readonly partition: number;
   /** The log of the topic incarnation that was assigned (a re-created topic is a new log). */
-  readonly log: PartitionLog;
+  log: PartitionLog;
   position: number;
   paused: boolean;
 }
@@ -182,13 +182,30 @@ export class EmbeddedConsumer implements KafkaConsumer, GroupMemberHandle {
       // Positions are looked up after onAssigned: a commit made there (a seek) is honoured, and the
       // previous owner's last commit (made in its onRevoked) is already in.
       for (const tp of partitions) {
+        if (!this.broker.hasTopic(tp.topic)) continue;
         const plog = this.broker.log(tp.topic, tp.partition);
-        const committed = this.broker.committedOffset(this.groupId, tp.topic, tp.partition);
-        const inRange = committed !== undefined && committed >= plog.startOffset && committed <= plog.endOffset;
-        const position = inRange ? committed : this.autoOffsetReset === 'earliest' ? plog.startOffset : plog.endOffset;
-        this.fetching.set(tpKey(tp.topic, tp.partition), { ...tp, log: plog, position, paused: false });
+        this.fetching.set(tpKey(tp.topic, tp.partition), { ...tp, log: plog, position: this.startPosition(tp, plog), paused: false });
       }
     });
+  }
+
+  /** The committed offset, or autoOffsetReset when there is none or it is out of range. */
+  private startPosition(tp: TopicPartition, plog: PartitionLog): number {
+    const committed = this.broker.committedOffset(this.groupId, tp.topic, tp.partition);
+    if (committed !== undefined && committed >= plog.startOffset && committed <= plog.endOffset) return committed;
+    return this.autoOffsetReset === 'earliest' ? plog.startOffset : plog.endOffset;
+  }
+
+  /**
+   * A topic deleted and re-created before the coordinator noticed keeps its partitions assigned;
+   * follow the new incarnation (its offsets start over, so do positions).
+   */
+  private refresh(f: Fetching): boolean {
+    if (!f.log.deleted) return true;
+    if (!this.broker.hasTopic(f.topic) || this.broker.partitionCount(f.topic) <= f.partition) return false;
+    f.log = this.broker.log(f.topic, f.partition);
+    f.position = this.startPosition(f, f.log);
+    return true;
   }
 
   wake(): void {
@@ -201,7 +218,7 @@ export class EmbeddedConsumer implements KafkaConsumer, GroupMemberHandle {
     if (this.busy || this.control.length > 0) return false;
     if (this.state !== 'running') return true;
     for (const f of this.fetching.values()) {
-      if (!f.paused && f.log.hasRecordsFrom(f.position)) return false;
+      if (!f.paused && this.refresh(f) && f.log.hasRecordsFrom(f.position)) return false;
     }
     return true;
   }
@@ -272,7 +289,7 @@ export class EmbeddedConsumer implements KafkaConsumer, GroupMemberHandle {
     let budget = this.maxBytes;
     for (let i = 0; i < all.length && batch.length < MAX_RECORDS_PER_BATCH && budget > 0; i++) {
       const f = all[(start + i) % all.length]!;
-      if (f.paused || f.log.deleted) continue;
+      if (f.paused || !this.refresh(f)) continue;
       const records = f.log.read(f.position, f.log.endOffset, MAX_RECORDS_PER_BATCH - batch.length, budget);
       for (const r of records) {
         batch.push(toConsumedRecord(f.topic, f.partition, r));
