@@ -1,0 +1,794 @@
+/**
+ * The stateful consumer-group runner (issue 3, "runtime/"): Kafka-Streams-style stream tasks on the
+ * product's KafkaClient interface, generic over the work done per record.
+ *
+ * - One PartitionTask per assigned source partition. Before its first record is processed, partition
+ *   p of the changelog is restored through a PartitionReader outside the group (the restore-reader
+ *   approach of Kafka Streams): co-partitioning holds whatever the client's assignor does, because
+ *   the changelog is never part of the group's assignment.
+ * - Records are buffered, then run per key in offset order with bounded concurrency (KeyScheduler).
+ *   onRecords returns as soon as the batch is buffered, so the client's loop (and heartbeat) never
+ *   waits on a slow step; fetching pauses when in-flight + buffered reaches `maxBuffered`.
+ * - At-least-once: a record is done when the handler resolved and every record it produced was
+ *   acknowledged; the committed offset is the per-partition watermark (OffsetTracker).
+ */
+import type { Registry } from 'prom-client';
+import { TopologyMismatchError, UnknownTopicError } from '../errors.ts';
+import type {
+  CommitOffset,
+  ConsumedRecord,
+  ConsumerListener,
+  KafkaAdmin,
+  KafkaClient,
+  KafkaConsumer,
+  KafkaProducer,
+  PartitionReader,
+  ProduceRecord,
+  RecordMetadata,
+  TopicPartition,
+} from '../kafka/types.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { RecordFailedError, RestoreFailedError, RunnerStateError } from './errors.ts';
+import { KeyScheduler, type KeyedJob } from './key-scheduler.ts';
+import { RunnerMetrics } from './metrics.ts';
+import { OffsetTracker } from './offset-tracker.ts';
+import { RunnerSettingsSchema, type RunnerSettings, type RunnerSettingsInput } from './settings.ts';
+
+export interface RecordContext {
+  readonly topic: string;
+  readonly partition: number;
+  /**
+   * Aborted when the runner gives up on the record (revocation or shutdown timeout, fatal error).
+   * The record is then not committed and will be processed again by the partition's next owner.
+   */
+  readonly signal: AbortSignal;
+  /**
+   * Produces records with the runner's producer. The source record counts as done only once every
+   * record sent here (and every record the handler returns) is acknowledged by the broker.
+   */
+  send(records: readonly ProduceRecord[]): Promise<RecordMetadata[]>;
+}
+
+/** The work per record. Returned records are produced (and awaited) before the record is done. */
+export type RecordHandler = (
+  record: ConsumedRecord,
+  context: RecordContext,
+) => Promise<readonly ProduceRecord[] | void> | readonly ProduceRecord[] | void;
+
+/**
+ * The state of a co-partitioned changelog (e.g. tracking.cookies). The state/ module implements it:
+ * `restore` reads partition p of `topic` with the given reader (from its checkpoint or from 0) and
+ * resolves when the store is up to date; `close` releases the partition's store.
+ */
+export interface ChangelogBinding {
+  readonly topic: string;
+  restore(partition: number, reader: PartitionReader, signal: AbortSignal): Promise<void>;
+  close?(partition: number): Promise<void> | void;
+}
+
+export interface RunnerOptions extends RunnerSettingsInput {
+  client: KafkaClient;
+  groupId: string;
+  /** The source topic the group consumes. */
+  topic: string;
+  handler: RecordHandler;
+  changelog?: ChangelogBinding;
+  /**
+   * Called when the handler or its produce failed. Resolving means "handled" (e.g. sent to a dead
+   * letter topic): the record counts as done. Absent or throwing: the runner fails and stops.
+   */
+  onError?: (error: unknown, record: ConsumedRecord) => Promise<void> | void;
+  /** Producer for outputs; default: one created from `client` (and closed by stop()). */
+  producer?: KafkaProducer;
+  /** Prometheus registry for the runner's metrics; default: a private one. */
+  registry?: Registry;
+  logger?: Logger;
+  clientId?: string;
+}
+
+export interface RestoreProgress {
+  topic: string;
+  partition: number;
+  /** End offset of the changelog partition when the restore started. */
+  endOffset: number;
+  /** Next changelog offset to apply (-1 before the restore callback started reading). */
+  position: number;
+  remaining: number;
+  done: boolean;
+}
+
+export type PartitionState = 'restoring' | 'active' | 'revoking';
+
+export interface PartitionStatus {
+  partition: number;
+  state: PartitionState;
+  inFlight: number;
+  /** The offset the runner would commit now (undefined before any record). */
+  watermark: number | undefined;
+  /** The last offset this runner committed (-1 none). */
+  committed: number;
+  restore: RestoreProgress | undefined;
+}
+
+export type RunnerState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
+
+export interface RunnerStatus {
+  state: RunnerState;
+  groupId: string;
+  topic: string;
+  inFlight: number;
+  buffered: number;
+  /** Partitions whose fetching is paused now. */
+  pausedPartitions: number[];
+  partitions: PartitionStatus[];
+  processed: number;
+  /** Highest values seen since start (what the backpressure tests check). */
+  peak: { inFlight: number; buffered: number };
+}
+
+class AbortedError extends Error {}
+
+class PartitionTask {
+  state: PartitionState;
+  readonly tracker = new OffsetTracker();
+  readonly abort = new AbortController();
+  /** Records received while restoring; they enter the scheduler once the state is restored. */
+  held: ConsumedRecord[] = [];
+  committed = -1;
+  restore: RestoreProgress | undefined;
+  reader: PartitionReader | undefined;
+
+  constructor(readonly partition: number, state: PartitionState) {
+    this.state = state;
+  }
+}
+
+interface RecordJob extends KeyedJob {
+  readonly task: PartitionTask;
+  readonly record: ConsumedRecord;
+}
+
+const noop = (): void => undefined;
+
+export class StreamRunner {
+  readonly groupId: string;
+  readonly topic: string;
+  readonly settings: RunnerSettings;
+  readonly metrics: RunnerMetrics;
+  /** Settles when the runner stopped: resolves after stop(), rejects with the fatal error. */
+  readonly closed: Promise<void>;
+
+  readonly #options: RunnerOptions;
+  readonly #log: Logger;
+  readonly #scheduler: KeyScheduler<RecordJob>;
+  readonly #tasks = new Map<number, PartitionTask>();
+  /** Revoked tasks still finishing, by partition: a re-assignment waits for them. */
+  readonly #closing = new Map<number, Promise<void>>();
+  #state: RunnerState = 'new';
+  #admin: KafkaAdmin | undefined;
+  #producer: KafkaProducer | undefined;
+  #consumer: KafkaConsumer | undefined;
+  #commitTimer: NodeJS.Timeout | undefined;
+  #commitChain: Promise<void> = Promise.resolve();
+  #commitQueued = false;
+  #commitIntervalMs = 0;
+  #held = 0;
+  #backpressure = false;
+  #pausedWhole = false;
+  readonly #pausedParts = new Set<number>();
+  #processed = 0;
+  readonly #peak = { inFlight: 0, buffered: 0 };
+  readonly #reported = { inFlight: 0, buffered: 0, paused: 0 };
+  #stopping: Promise<void> | undefined;
+  #fatal: unknown;
+  #resolveClosed: () => void = noop;
+  #rejectClosed: (error: unknown) => void = noop;
+
+  constructor(options: RunnerOptions) {
+    const { client: _c, groupId: _g, topic: _t, handler: _h, changelog: _cl, onError: _e, producer: _p, registry: _r, logger: _l, clientId: _id, ...tunables } = options;
+    this.settings = RunnerSettingsSchema.parse(tunables);
+    this.#options = options;
+    this.groupId = options.groupId;
+    this.topic = options.topic;
+    this.#log = options.logger ?? createLogger('runtime.runner');
+    this.metrics = new RunnerMetrics(options.registry);
+    this.#scheduler = new KeyScheduler<RecordJob>(this.settings.concurrency, () => this.#updateFlow());
+    this.closed = new Promise<void>((resolve, reject) => {
+      this.#resolveClosed = resolve;
+      this.#rejectClosed = reject;
+    });
+    // Marks the promise handled: a caller that never awaits `closed` must not crash the process.
+    this.closed.catch(noop);
+  }
+
+  /** Checks the topics, joins the group; resolves once the first assignment is received. */
+  async start(): Promise<void> {
+    if (this.#state !== 'new') throw new RunnerStateError('runner already started', { groupId: this.groupId });
+    this.#state = 'starting';
+    const { client } = this.#options;
+    try {
+      this.#admin = await client.admin();
+      await this.#verifyTopics(this.#admin);
+      this.#producer = this.#options.producer ?? (await client.producer(this.#options.clientId ? { clientId: this.#options.clientId } : {}));
+      const s = this.settings;
+      this.#consumer = client.consumer({
+        groupId: this.groupId,
+        topics: [this.topic],
+        autoOffsetReset: s.autoOffsetReset,
+        ...(this.#options.clientId !== undefined ? { clientId: this.#options.clientId } : {}),
+        ...(s.sessionTimeoutMs !== undefined ? { sessionTimeoutMs: s.sessionTimeoutMs } : {}),
+        ...(s.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: s.heartbeatIntervalMs } : {}),
+        ...(s.rebalanceTimeoutMs !== undefined ? { rebalanceTimeoutMs: s.rebalanceTimeoutMs } : {}),
+      });
+      // Without an awaitable revoke the new owner starts from the last commit before we hear of the
+      // revocation: committing after every completion batch keeps that replay short.
+      this.#commitIntervalMs = s.commitIntervalMs ?? (this.#consumer.capabilities.awaitableRevoke ? 1000 : 0);
+      if (this.#commitIntervalMs > 0) {
+        this.#commitTimer = setInterval(() => this.#requestCommit(), this.#commitIntervalMs);
+        this.#commitTimer.unref();
+      }
+      await this.#consumer.start(this.#listener());
+      if (this.#state === 'starting') this.#state = 'running';
+      this.#log.info({ groupId: this.groupId, topic: this.topic, client: client.kind, capabilities: this.#consumer.capabilities, settings: s }, 'runner started');
+    } catch (error) {
+      this.#state = 'failed';
+      await this.#release();
+      this.#rejectClosed(error);
+      throw error;
+    }
+  }
+
+  /**
+   * Graceful shutdown: stops intake (buffered, not-started records are dropped: they are not
+   * committed, the next owner reads them), lets in-flight records finish for up to `timeoutMs`,
+   * commits the watermarks, closes the states, leaves the group. Idempotent.
+   */
+  stop(timeoutMs: number = this.settings.shutdownTimeoutMs): Promise<void> {
+    this.#stopping ??= this.#stop(timeoutMs);
+    return this.#stopping;
+  }
+
+  /**
+   * Leaves without draining or committing anything more, like a crashed process (except that the
+   * group notices at once). For tests and for an emergency exit; in-flight handlers are aborted.
+   */
+  async abandon(): Promise<void> {
+    if (this.#stopping) return this.#stopping;
+    this.#stopping = (async () => {
+      this.#state = 'stopping';
+      this.#stopIntake();
+      for (const task of this.#tasks.values()) task.abort.abort();
+      await this.#release();
+      this.#state = 'stopped';
+      this.#resolveClosed();
+    })();
+    return this.#stopping;
+  }
+
+  status(): RunnerStatus {
+    return {
+      state: this.#state,
+      groupId: this.groupId,
+      topic: this.topic,
+      inFlight: this.#scheduler.inFlight,
+      buffered: this.#buffered(),
+      pausedPartitions: this.#pausedPartitionList(),
+      partitions: [...this.#tasks.values()]
+        .sort((a, b) => a.partition - b.partition)
+        .map((t) => ({
+          partition: t.partition,
+          state: t.state,
+          inFlight: this.#scheduler.inFlightOf(t.partition),
+          watermark: t.tracker.watermark(),
+          committed: t.committed,
+          restore: t.restore ? { ...t.restore } : undefined,
+        })),
+      processed: this.#processed,
+      peak: { ...this.#peak },
+    };
+  }
+
+  /** Restore progress of the partitions currently assigned (empty without a changelog). */
+  restoreProgress(): RestoreProgress[] {
+    return [...this.#tasks.values()].flatMap((t) => (t.restore ? [{ ...t.restore }] : []));
+  }
+
+  // ───────────────────────────── start-up checks ─────────────────────────────
+
+  async #verifyTopics(admin: KafkaAdmin): Promise<void> {
+    const changelog = this.#options.changelog;
+    const names = changelog ? [this.topic, changelog.topic] : [this.topic];
+    const existing = new Set(await admin.listTopics());
+    for (const name of names) if (!existing.has(name)) throw new UnknownTopicError(name, { groupId: this.groupId });
+    if (!changelog) return;
+    const descriptions = await admin.describeTopics(names);
+    const source = descriptions.find((d) => d.name === this.topic);
+    const log = descriptions.find((d) => d.name === changelog.topic);
+    if (!source) throw new UnknownTopicError(this.topic, { groupId: this.groupId });
+    if (!log) throw new UnknownTopicError(changelog.topic, { groupId: this.groupId });
+    if (source.partitions !== log.partitions) {
+      throw new TopologyMismatchError(
+        `topics ${source.name} (${source.partitions} partitions) and ${log.name} (${log.partitions} partitions) must have the same partition count: partition p of the source is joined with partition p of the changelog`,
+        { source: { topic: source.name, partitions: source.partitions }, changelog: { topic: log.name, partitions: log.partitions } },
+      );
+    }
+    if (this.settings.requireCompactedChangelog) {
+      const policy = log.configs['cleanup.policy'] ?? 'delete';
+      if (!policy.split(',').map((p) => p.trim()).includes('compact')) {
+        throw new TopologyMismatchError(
+          `changelog topic ${log.name} must be compacted (cleanup.policy=compact, found ${policy})`,
+          { topic: log.name, cleanupPolicy: policy },
+        );
+      }
+    }
+  }
+
+  // ───────────────────────────── consumer callbacks ─────────────────────────────
+
+  #listener(): ConsumerListener {
+    return {
+      onRecords: (records) => this.#onRecords(records),
+      onAssigned: (partitions) => this.#onAssigned(partitions),
+      onRevoked: (partitions) => this.#onRevoked(partitions),
+    };
+  }
+
+  /** Buffers and returns at once: the client's loop must never wait on a slow step. */
+  #onRecords(records: readonly ConsumedRecord[]): void {
+    if (!this.#intakeOpen()) return;
+    const repause = new Set<number>();
+    for (const record of records) {
+      if (record.topic !== this.topic) continue;
+      if (this.#pausedParts.has(record.partition)) repause.add(record.partition);
+      let task = this.#tasks.get(record.partition);
+      if (!task) {
+        // A client that delivers before announcing the assignment: treat it as the announcement.
+        this.#log.debug({ partition: record.partition }, 'records of an unannounced partition; assigning it');
+        task = this.#assign(record.partition);
+      }
+      if (task.state === 'revoking') continue;
+      // Redelivered below what was already taken (e.g. a seek after a rebalance): already handled.
+      if (!task.tracker.track(record.offset)) continue;
+      if (task.state === 'restoring') {
+        task.held.push(record);
+        this.#held += 1;
+      } else {
+        this.#scheduler.add(this.#job(task, record));
+      }
+    }
+    // Records of a partition we paused: the client forgot the pause (e.g. one issued from
+    // onAssigned, before its fetch state existed). Say it again, or the buffer would grow unbounded.
+    if (repause.size > 0) this.#consumer?.pause([...repause].map((partition) => ({ topic: this.topic, partition })));
+    this.#updateFlow();
+  }
+
+  #onAssigned(partitions: readonly TopicPartition[]): void {
+    if (!this.#intakeOpen()) return;
+    for (const tp of partitions) {
+      if (tp.topic !== this.topic) continue;
+      const current = this.#tasks.get(tp.partition);
+      if (current && current.state !== 'revoking') continue;
+      this.#assign(tp.partition);
+    }
+    this.#updateFlow();
+  }
+
+  async #onRevoked(partitions: readonly TopicPartition[]): Promise<void> {
+    const tasks: PartitionTask[] = [];
+    for (const tp of partitions) {
+      const task = tp.topic === this.topic ? this.#tasks.get(tp.partition) : undefined;
+      if (task && task.state !== 'revoking') tasks.push(task);
+    }
+    if (tasks.length === 0) return;
+    this.metrics.rebalances.inc({ group: this.groupId, kind: 'revoked' }, tasks.length);
+    this.#log.info({ groupId: this.groupId, partitions: tasks.map((t) => t.partition) }, 'partitions revoked');
+    const finished = this.#retire(tasks, this.settings.revokeTimeoutMs);
+    // Awaiting only helps where the client holds the hand-off until we return; elsewhere it would
+    // just stall the delivery of the partitions we keep.
+    if (this.#consumer?.capabilities.awaitableRevoke) await finished;
+  }
+
+  // ───────────────────────────── partition lifecycle ─────────────────────────────
+
+  #assign(partition: number): PartitionTask {
+    const task = new PartitionTask(partition, 'restoring');
+    this.#tasks.set(partition, task);
+    this.#pausedParts.delete(partition); // a fresh assignment is unpaused in every client
+    this.metrics.rebalances.inc({ group: this.groupId, kind: 'assigned' });
+    this.#log.info({ groupId: this.groupId, partition }, 'partition assigned');
+    void this.#restore(task).catch((error: unknown) => {
+      if (task.abort.signal.aborted) return;
+      const topic = this.#options.changelog?.topic ?? this.topic;
+      this.#fail(new RestoreFailedError(topic, partition, { cause: error }));
+    });
+    return task;
+  }
+
+  async #restore(task: PartitionTask): Promise<void> {
+    const { partition } = task;
+    // The previous incarnation of this partition (revoked, then given back) closes its store first.
+    await this.#closing.get(partition);
+    const changelog = this.#options.changelog;
+    if (changelog && !task.abort.signal.aborted) {
+      const ends = await this.#admin!.listEndOffsets(changelog.topic);
+      const endOffset = ends.find((e) => e.partition === partition)?.offset ?? 0;
+      const progress: RestoreProgress = { topic: changelog.topic, partition, endOffset, position: -1, remaining: endOffset, done: false };
+      task.restore = progress;
+      const labels = { group: this.groupId, topic: changelog.topic, partition: String(partition) };
+      this.metrics.restoreRemaining.set(labels, endOffset);
+      const reader = this.#options.client.reader();
+      task.reader = reader;
+      const started = Date.now();
+      try {
+        await changelog.restore(partition, this.#observe(reader, progress), task.abort.signal);
+      } finally {
+        task.reader = undefined;
+        await reader.close().catch((error: unknown) => this.#log.warn({ err: error, partition }, 'closing the restore reader failed'));
+      }
+      if (task.abort.signal.aborted) return;
+      progress.remaining = 0;
+      progress.done = true;
+      this.metrics.restoreRemaining.set(labels, 0);
+      this.#log.info({ groupId: this.groupId, topic: changelog.topic, partition, endOffset, ms: Date.now() - started }, 'partition restored');
+    }
+    if (task.abort.signal.aborted || this.#tasks.get(partition) !== task) return;
+    task.state = 'active';
+    const held = task.held;
+    task.held = [];
+    this.#held -= held.length;
+    for (const record of held) this.#scheduler.add(this.#job(task, record));
+    this.#updateFlow();
+  }
+
+  /** Wraps the restore reader so that progress is known whatever the state module does. */
+  #observe(reader: PartitionReader, progress: RestoreProgress): PartitionReader {
+    const labels = { group: this.groupId, topic: progress.topic, partition: String(progress.partition) };
+    return {
+      read: (topic, partition, fromOffset, onRecords, toOffset) => {
+        const target = Math.max(toOffset ?? progress.endOffset, fromOffset);
+        progress.position = fromOffset;
+        progress.remaining = target - fromOffset;
+        this.metrics.restoreRemaining.set(labels, progress.remaining);
+        return reader.read(
+          topic,
+          partition,
+          fromOffset,
+          async (records) => {
+            await onRecords(records);
+            const last = records[records.length - 1];
+            if (last) {
+              progress.position = last.offset + 1;
+              progress.remaining = Math.max(0, target - progress.position);
+              this.metrics.restoreRemaining.set(labels, progress.remaining);
+              this.metrics.restoredRecords.inc({ group: this.groupId, topic: progress.topic }, records.length);
+            }
+          },
+          toOffset,
+        );
+      },
+      // The runner owns the reader (it aborts a restore of a revoked partition by closing it).
+      close: () => Promise.resolve(),
+    };
+  }
+
+  /**
+   * Takes partitions out of service: drops their buffered records, lets in-flight ones finish for
+   * up to `timeoutMs`, commits the watermark, closes the state.
+   */
+  #retire(tasks: readonly PartitionTask[], timeoutMs: number): Promise<void> {
+    const partitions = new Set(tasks.map((t) => t.partition));
+    for (const task of tasks) {
+      task.state = 'revoking';
+      this.#held -= task.held.length;
+      task.held = [];
+      if (task.reader) {
+        // Stops a restore in progress: nothing of it will be used.
+        task.abort.abort();
+        void task.reader.close().catch(noop);
+      }
+    }
+    this.#scheduler.drop(partitions);
+    this.#updateFlow();
+    const finished = (async () => {
+      const drained = await within(Promise.all(tasks.map((t) => this.#scheduler.whenIdle(t.partition))), timeoutMs);
+      if (!drained) this.#log.warn({ groupId: this.groupId, partitions: [...partitions], timeoutMs }, 'in-flight records did not finish in time; abandoning them (they will be processed again)');
+      for (const task of tasks) task.abort.abort();
+      await this.#commit(tasks);
+      for (const task of tasks) {
+        await this.#closeState(task.partition);
+        if (this.#tasks.get(task.partition) === task) this.#tasks.delete(task.partition);
+        this.#pausedParts.delete(task.partition);
+        if (task.restore) {
+          this.metrics.restoreRemaining.remove({ group: this.groupId, topic: task.restore.topic, partition: String(task.partition) });
+        }
+      }
+      this.#updateFlow();
+    })();
+    for (const p of partitions) {
+      const tracked = finished.finally(() => {
+        if (this.#closing.get(p) === tracked) this.#closing.delete(p);
+      });
+      this.#closing.set(p, tracked);
+    }
+    return finished;
+  }
+
+  async #closeState(partition: number): Promise<void> {
+    try {
+      await this.#options.changelog?.close?.(partition);
+    } catch (error) {
+      this.#log.warn({ err: error, partition }, 'closing the partition state failed');
+    }
+  }
+
+  // ───────────────────────────── processing ─────────────────────────────
+
+  #job(task: PartitionTask, record: ConsumedRecord): RecordJob {
+    // Null keys carry no order: each such record is its own key.
+    const key = record.key === null ? `${record.partition}#${record.offset}` : `${record.partition}:${record.key.toString('latin1')}`;
+    return { key, partition: record.partition, task, record, run: () => this.#process(task, record) };
+  }
+
+  async #process(task: PartitionTask, record: ConsumedRecord): Promise<void> {
+    const { signal } = task.abort;
+    if (signal.aborted) return;
+    const producer = this.#producer!;
+    const sends: Promise<RecordMetadata[]>[] = [];
+    const context: RecordContext = {
+      topic: record.topic,
+      partition: record.partition,
+      signal,
+      send: (records) => {
+        const sent = producer.send(records);
+        // Awaited below; until then a rejection must not count as unhandled.
+        sent.catch(noop);
+        sends.push(sent);
+        return sent;
+      },
+    };
+    let outcome: 'ok' | 'error' = 'ok';
+    try {
+      const outputs = await untilAborted(Promise.resolve().then(() => this.#options.handler(record, context)), signal);
+      if (outputs && outputs.length > 0) context.send(outputs).catch(noop);
+      // A handler may send more while these settle: wait until the list stops growing.
+      for (let seen = 0; seen < sends.length; ) {
+        const batch = sends.slice(seen);
+        seen = sends.length;
+        await untilAborted(Promise.all(batch), signal);
+      }
+    } catch (error) {
+      if (error instanceof AbortedError || signal.aborted) return;
+      const onError = this.#options.onError;
+      if (!onError) {
+        this.#fail(new RecordFailedError(record.topic, record.partition, record.offset, { cause: error }));
+        return;
+      }
+      try {
+        await onError(error, record);
+        outcome = 'error';
+      } catch (handlerError) {
+        this.#fail(new RecordFailedError(record.topic, record.partition, record.offset, { cause: handlerError }));
+        return;
+      }
+    }
+    if (signal.aborted) return;
+    task.tracker.complete(record.offset);
+    this.#processed += 1;
+    this.metrics.processed.inc({ group: this.groupId, topic: record.topic, outcome });
+    if (this.#commitIntervalMs === 0) this.#requestCommit();
+  }
+
+  // ───────────────────────────── commits ─────────────────────────────
+
+  /** Coalesced: at most one commit runs and one waits, whatever the completion rate. */
+  #requestCommit(): void {
+    if (this.#commitQueued || !this.#consumer) return;
+    this.#commitQueued = true;
+    this.#commitChain = this.#commitChain.then(() => {
+      this.#commitQueued = false;
+      return this.#doCommit([...this.#tasks.values()].filter((t) => t.state !== 'restoring'));
+    });
+  }
+
+  #commit(tasks: readonly PartitionTask[]): Promise<void> {
+    this.#commitChain = this.#commitChain.then(() => this.#doCommit(tasks));
+    return this.#commitChain;
+  }
+
+  async #doCommit(tasks: readonly PartitionTask[]): Promise<void> {
+    const consumer = this.#consumer;
+    if (!consumer) return;
+    const offsets: CommitOffset[] = [];
+    const committing: Array<[PartitionTask, number]> = [];
+    for (const task of tasks) {
+      const watermark = task.tracker.watermark();
+      if (watermark === undefined || watermark <= task.committed) continue;
+      offsets.push({ topic: this.topic, partition: task.partition, offset: watermark });
+      committing.push([task, watermark]);
+    }
+    if (offsets.length === 0) return;
+    const end = this.metrics.commitLatency.startTimer({ group: this.groupId });
+    try {
+      await consumer.commit(offsets);
+      end();
+      for (const [task, watermark] of committing) task.committed = Math.max(task.committed, watermark);
+      this.metrics.commits.inc({ group: this.groupId, outcome: 'ok' });
+    } catch (error) {
+      // Typically a rebalance in progress: the next commit carries the same (or a higher) watermark.
+      this.metrics.commits.inc({ group: this.groupId, outcome: 'error' });
+      this.#log.warn({ err: error, groupId: this.groupId, offsets }, 'commit failed; will retry with the next commit');
+    }
+  }
+
+  // ───────────────────────────── backpressure ─────────────────────────────
+
+  #buffered(): number {
+    return this.#scheduler.buffered + this.#held;
+  }
+
+  #intakeOpen(): boolean {
+    return this.#state === 'starting' || this.#state === 'running';
+  }
+
+  /** Pauses or resumes fetching from the current load; keeps the gauges in step. */
+  #updateFlow(): void {
+    const inFlight = this.#scheduler.inFlight;
+    const buffered = this.#buffered();
+    const load = inFlight + buffered;
+    if (inFlight > this.#peak.inFlight) this.#peak.inFlight = inFlight;
+    if (buffered > this.#peak.buffered) this.#peak.buffered = buffered;
+    const { maxBuffered } = this.settings;
+    const resumeBelow = this.settings.resumeBelow ?? Math.floor(maxBuffered / 2);
+    if (!this.#backpressure && load >= maxBuffered) this.#backpressure = true;
+    else if (this.#backpressure && load <= resumeBelow) this.#backpressure = false;
+    const consumer = this.#consumer;
+    if (consumer && this.#intakeOpen()) {
+      if (consumer.capabilities.perPartitionPause) {
+        // Restoring partitions stay paused on their own: their records would only wait in memory.
+        const wanted = new Set<number>();
+        for (const task of this.#tasks.values()) {
+          if (task.state === 'revoking') continue;
+          if (this.#backpressure || task.state === 'restoring') wanted.add(task.partition);
+        }
+        const pause = [...wanted].filter((p) => !this.#pausedParts.has(p));
+        const resume = [...this.#pausedParts].filter((p) => !wanted.has(p));
+        if (pause.length > 0) consumer.pause(pause.map((partition) => ({ topic: this.topic, partition })));
+        if (resume.length > 0) consumer.resume(resume.map((partition) => ({ topic: this.topic, partition })));
+        this.#pausedParts.clear();
+        for (const p of wanted) this.#pausedParts.add(p);
+      } else if (this.#backpressure !== this.#pausedWhole) {
+        this.#pausedWhole = this.#backpressure;
+        if (this.#pausedWhole) consumer.pause();
+        else consumer.resume();
+      }
+    }
+    this.#syncGauges(inFlight, buffered);
+  }
+
+  #pausedPartitionList(): number[] {
+    if (this.#pausedWhole || this.#state === 'stopping') return [...this.#tasks.keys()].sort((a, b) => a - b);
+    return [...this.#pausedParts].sort((a, b) => a - b);
+  }
+
+  /** Gauges move by deltas so that runners sharing a registry add up. */
+  #syncGauges(inFlight: number, buffered: number): void {
+    const group = { group: this.groupId };
+    const paused = this.#state === 'stopped' ? 0 : this.#pausedPartitionList().length;
+    const next = { inFlight: this.#state === 'stopped' ? 0 : inFlight, buffered: this.#state === 'stopped' ? 0 : buffered, paused };
+    if (next.inFlight !== this.#reported.inFlight) this.metrics.inFlight.inc(group, next.inFlight - this.#reported.inFlight);
+    if (next.buffered !== this.#reported.buffered) this.metrics.buffered.inc(group, next.buffered - this.#reported.buffered);
+    if (next.paused !== this.#reported.paused) this.metrics.pausedPartitions.inc(group, next.paused - this.#reported.paused);
+    Object.assign(this.#reported, next);
+  }
+
+  // ───────────────────────────── shutdown ─────────────────────────────
+
+  #stopIntake(): void {
+    this.#state = 'stopping';
+    if (this.#commitTimer) clearInterval(this.#commitTimer);
+    this.#commitTimer = undefined;
+    try {
+      this.#consumer?.pause();
+    } catch (error) {
+      this.#log.debug({ err: error }, 'pause on stop failed');
+    }
+    for (const task of this.#tasks.values()) {
+      this.#held -= task.held.length;
+      task.held = [];
+      if (task.reader) {
+        task.abort.abort();
+        void task.reader.close().catch(noop);
+      }
+    }
+    this.#scheduler.drop();
+    this.#updateFlow();
+  }
+
+  async #stop(timeoutMs: number): Promise<void> {
+    if (this.#state === 'new' || this.#state === 'stopped' || this.#state === 'failed') {
+      this.#state = 'stopped';
+      await this.#release();
+      this.#resolveClosed();
+      return;
+    }
+    this.#stopIntake();
+    const drained = await within(this.#scheduler.whenIdle(), timeoutMs);
+    if (!drained) this.#log.warn({ groupId: this.groupId, timeoutMs, inFlight: this.#scheduler.inFlight }, 'shutdown timeout: abandoning in-flight records (they will be processed again)');
+    const tasks = [...this.#tasks.values()];
+    for (const task of tasks) task.abort.abort();
+    await this.#commit(tasks.filter((t) => t.state === 'active'));
+    await Promise.allSettled([...this.#closing.values()]);
+    for (const task of tasks) if (task.state !== 'revoking') await this.#closeState(task.partition);
+    this.#tasks.clear();
+    await this.#release();
+    this.#log.info({ groupId: this.groupId, drained, processed: this.#processed }, 'runner stopped');
+    if (this.#fatal !== undefined) {
+      this.#state = 'failed';
+      this.#syncGauges(0, 0);
+      this.#rejectClosed(this.#fatal);
+    } else {
+      this.#state = 'stopped';
+      this.#syncGauges(0, 0);
+      this.#resolveClosed();
+    }
+  }
+
+  /** Leaves the group and closes what the runner opened. */
+  async #release(): Promise<void> {
+    if (this.#commitTimer) clearInterval(this.#commitTimer);
+    this.#commitTimer = undefined;
+    const closing: Promise<void>[] = [];
+    if (this.#consumer) closing.push(this.#consumer.close());
+    if (this.#producer && !this.#options.producer) closing.push(this.#producer.close());
+    if (this.#admin) closing.push(this.#admin.close());
+    for (const result of await Promise.allSettled(closing)) {
+      if (result.status === 'rejected') this.#log.warn({ err: result.reason }, 'closing a client failed');
+    }
+  }
+
+  #fail(error: unknown): void {
+    if (this.#fatal !== undefined) return;
+    this.#fatal = error;
+    this.#log.error({ err: error, groupId: this.groupId }, 'runner failed; stopping');
+    void this.stop();
+  }
+}
+
+/** Resolves true when `promise` settled within `ms`, false on timeout. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true, () => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Rejects with AbortedError as soon as `signal` aborts, so an abandoned step frees its slot. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    promise.catch(noop);
+    return Promise.reject(new AbortedError('aborted'));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new AbortedError('aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+export function createRunner(options: RunnerOptions): StreamRunner {
+  return new StreamRunner(options);
+}
