@@ -1,0 +1,355 @@
+/**
+ * The script that runs first in the synthetic visitor document, before any partner html.
+ *
+ * Why in-page and not CDP: the prototypes found CDP virtual time fragile (reset by every
+ * navigation, lost sends when its budget ran out) and every CDP message costly; a fake clock
+ * injected as the document's first script costs nothing per view and lets the settle loop jump
+ * over a tag's `setTimeout(3000)` or a 5 s batch interval in microseconds of wall time.
+ *
+ * It also: wipes what a previous visitor could have left in this pooled tab (sessionStorage,
+ * localStorage, window.name) and applies the new visitor's localStorage; seeds `dataLayer`;
+ * overrides the few properties CDP cannot emulate (colour depth, webdriver, referrer); records
+ * which partner code is running (for request attribution and error/timeout status); tracks
+ * in-flight requests so the end-of-event rule can wait for them; and dispatches the
+ * `visibilitychange`/`pagehide` of a closing tab at the end.
+ *
+ * Plain ES2020 in a string (no template literals inside): it is never transpiled.
+ */
+export const BOOTSTRAP_SOURCE = String.raw`(function (cfg) {
+  'use strict';
+  var W = window, D = document;
+  var realSetTimeout = W.setTimeout.bind(W);
+  var realFetch = W.fetch.bind(W);
+  var RealDate = W.Date;
+  var realDateNow = RealDate.now.bind(RealDate);
+  var perf = W.performance;
+  var realPerfNow = perf.now.bind(perf);
+  var ts = { runId: cfg.runId, current: null, running: null, errors: [], marks: {}, hints: [], pending: [],
+             killed: false, dead: {}, timedOut: {}, loadedAt: 0 };
+  Object.defineProperty(W, '__tagstream', { value: ts, enumerable: false, configurable: false, writable: false });
+
+  function safe(f) { try { f(); } catch (e) { /* a hardened page may refuse; never break the visit */ } }
+
+  // --- a clean slate for this visitor, then their own storage
+  safe(function () { W.name = ''; });
+  safe(function () { W.sessionStorage.clear(); });
+  safe(function () {
+    W.localStorage.clear();
+    var ls = cfg.localStorage || {};
+    for (var k in ls) if (Object.prototype.hasOwnProperty.call(ls, k)) W.localStorage.setItem(k, ls[k]);
+  });
+
+  // --- partner matching (same rule as the executor: longest entry wins)
+  function entryScore(entry, u) {
+    if (/^https?:\/\//i.test(entry)) return u.href.indexOf(entry) === 0 ? 1000 + entry.length : 0;
+    var m = /^(.*?)(?::(\d+))?$/.exec(entry.toLowerCase());
+    var port = u.port || (u.protocol === 'https:' ? '443' : '80');
+    if (!m || m[1] !== u.hostname.toLowerCase()) return 0;
+    if (m[2] !== undefined) return m[2] === port ? 500 + entry.length : 0;
+    return 100 + entry.length;
+  }
+  function partnerOfUrl(url) {
+    var u; try { u = new URL(url, D.baseURI); } catch (e) { return null; }
+    var best = null, score = 0;
+    for (var i = 0; i < cfg.partners.length; i++) {
+      var p = cfg.partners[i];
+      for (var j = 0; j < p.entries.length; j++) {
+        var s = entryScore(p.entries[j], u);
+        if (s > score) { score = s; best = p.id; }
+      }
+    }
+    return best;
+  }
+  var urlRe = /(https?:\/\/[^\s)]+?)(?::\d+){2}/g;
+  function partnerOfStack() {
+    var st = ''; try { st = String(new Error().stack || ''); } catch (e) { return null; }
+    var m; urlRe.lastIndex = 0;
+    while ((m = urlRe.exec(st)) !== null) {
+      if (m[1] === D.URL || m[1] === location.href.split('#')[0]) continue;
+      var p = partnerOfUrl(m[1]);
+      if (p) return p;
+    }
+    return null;
+  }
+  function context() {
+    return ts.current || (ts.running && ts.running.ctx) || partnerOfStack();
+  }
+  ts.context = context;
+  function hint(url, transport) {
+    var abs; try { abs = new URL(String(url), D.baseURI).href; } catch (e) { return; }
+    if (ts.hints.length < 2000) ts.hints.push({ url: abs, partner: context(), transport: transport });
+  }
+  // In-flight requests the end-of-event rule waits for; each expires so a never-inserted
+  // element cannot hold the page open.
+  function track(kind) {
+    var item = { kind: kind, start: realPerfNow() };
+    ts.pending.push(item);
+    return function () { var i = ts.pending.indexOf(item); if (i >= 0) ts.pending.splice(i, 1); };
+  }
+  function pendingCount() {
+    var now = realPerfNow(), n = 0;
+    ts.pending = ts.pending.filter(function (p) { return now - p.start < cfg.pendingExpiryMs; });
+    n = ts.pending.length;
+    return n;
+  }
+
+  // --- virtual clock: page time = event time + real elapsed + jumps made by the settle loop
+  var realStart = realPerfNow();
+  var offset = 0;
+  function elapsed() { return realPerfNow() - realStart + offset; }
+  function now() { return cfg.startMs + elapsed(); }
+  var FakeDate = class Date extends RealDate {
+    constructor() {
+      if (arguments.length === 0) super(Math.floor(now()));
+      else super(...arguments);
+    }
+    static now() { return Math.floor(now()); }
+  };
+  W.Date = new Proxy(FakeDate, { apply: function () { return new RealDate(Math.floor(now())).toString(); } });
+  var perfOrigin = realPerfNow;
+  safe(function () {
+    Object.defineProperty(Performance.prototype, 'now', { configurable: true, writable: true,
+      value: function now() { return perfOrigin() + offset; } });
+  });
+
+  var timers = new Map(), nextId = 1, seq = 0;
+  function addTimer(fn, ms, args, repeat) {
+    var id = nextId++;
+    ms = Number(ms) || 0; if (!(ms > 0)) ms = 0;
+    if (repeat && ms < 4) ms = 4;
+    var ctx = context();
+    if (ctx && ts.dead[ctx]) return id;
+    timers.set(id, { id: id, at: elapsed() + ms, ms: ms, fn: fn, args: args, repeat: repeat, ctx: ctx, seq: seq++ });
+    // Short timers also run on real time so a page that yields briefly proceeds while loading.
+    if (ms <= cfg.realTimerMaxMs && !ts.killed) realSetTimeout(runDue, ms);
+    return id;
+  }
+  function fire(t) {
+    if (t.repeat) t.at = Math.max(t.at + t.ms, elapsed()); else timers.delete(t.id);
+    if (t.ctx && ts.dead[t.ctx]) { timers.delete(t.id); return; }
+    var prev = ts.current;
+    ts.current = t.ctx; ts.running = { ctx: t.ctx, start: realPerfNow() };
+    try {
+      if (typeof t.fn === 'function') t.fn.apply(W, t.args);
+      else (0, eval)(String(t.fn));
+    } catch (e) {
+      // As in a browser: an exception in a timer is an uncaught error of the page.
+      safe(function () { W.reportError(e); });
+    }
+    ts.running = null; ts.current = prev;
+  }
+  function runDue() {
+    if (ts.killed) return 0;
+    var e = elapsed(), due = [];
+    timers.forEach(function (t) { if (t.at <= e) due.push(t); });
+    due.sort(function (a, b) { return a.at - b.at || a.seq - b.seq; });
+    var n = 0;
+    for (var i = 0; i < due.length; i++) {
+      var t = due[i];
+      if (timers.get(t.id) !== t) continue;
+      fire(t); n++;
+    }
+    return n;
+  }
+  function earliest() {
+    var best = null;
+    timers.forEach(function (t) { if (best === null || t.at < best.at) best = t; });
+    return best;
+  }
+  W.setTimeout = function setTimeout(fn, ms) { return addTimer(fn, ms, Array.prototype.slice.call(arguments, 2), false); };
+  W.setInterval = function setInterval(fn, ms) { return addTimer(fn, ms, Array.prototype.slice.call(arguments, 2), true); };
+  W.clearTimeout = function clearTimeout(id) { timers.delete(id); };
+  W.clearInterval = function clearInterval(id) { timers.delete(id); };
+
+  var mc = new MessageChannel(), tickQueue = [];
+  mc.port1.onmessage = function () { var f = tickQueue.shift(); if (f) f(); };
+  function tick(f) { tickQueue.push(f); mc.port2.postMessage(0); }
+
+  // Runs page time until nothing is pending and no timer is due within quietMs, page time
+  // bounded by maxMs since the document started, wall time by wallMs.
+  ts.settle = function (quietMs, maxMs, wallMs) {
+    var wallStart = realPerfNow();
+    return new Promise(function (resolve) {
+      var idle = 0;
+      function done(reason) { resolve({ reason: reason, elapsed: elapsed(), timers: timers.size }); }
+      function step() {
+        if (ts.killed) return done('killed');
+        runDue();
+        if (realPerfNow() - wallStart > wallMs) return done('wall');
+        if (pendingCount() > 0) { idle = 0; return realSetTimeout(step, 1); }
+        var next = earliest();
+        if (next === null || next.at - elapsed() > quietMs) {
+          if (++idle >= 3) return done('quiet');
+          return idle === 2 ? realSetTimeout(step, 1) : tick(step);
+        }
+        if (next.at > maxMs) return done('max');
+        idle = 0;
+        var e = elapsed();
+        if (next.at > e) offset += next.at - e;
+        tick(step);
+      }
+      tick(step);
+    });
+  };
+
+  // --- the visitor's environment (what CDP emulation cannot set)
+  W.dataLayer = [cfg.data];
+  var proto = function (obj, name, value) {
+    safe(function () { Object.defineProperty(obj, name, { configurable: true, enumerable: true, get: function () { return value; } }); });
+  };
+  proto(Navigator.prototype, 'webdriver', false);
+  proto(Screen.prototype, 'colorDepth', cfg.screen.colorDepth);
+  proto(Screen.prototype, 'pixelDepth', cfg.screen.colorDepth);
+  proto(Screen.prototype, 'availWidth', cfg.screen.width);
+  proto(Screen.prototype, 'availHeight', cfg.screen.height);
+  proto(Document.prototype, 'referrer', cfg.referrer);
+  if (cfg.languages) proto(Navigator.prototype, 'languages', Object.freeze(cfg.languages.slice()));
+  if (cfg.language) proto(Navigator.prototype, 'language', cfg.language);
+  if (cfg.noUserAgentData) safe(function () { delete Navigator.prototype.userAgentData; });
+  // A server has no service worker, dialogs, popups or permission prompts to offer.
+  safe(function () { delete Navigator.prototype.serviceWorker; });
+  W.alert = function alert() {};
+  W.confirm = function confirm() { return false; };
+  W.prompt = function prompt() { return null; };
+  W.print = function print() {};
+  W.open = function open() { return null; };
+  safe(function () { delete W.RTCPeerConnection; delete W.webkitRTCPeerConnection; });
+
+  // --- attribution hints and in-flight tracking for each transport
+  W.fetch = function fetch(input, init) {
+    var url = input && typeof input === 'object' && 'url' in input ? input.url : input;
+    hint(url, 'fetch');
+    var untrack = track('fetch');
+    var p;
+    try { p = realFetch(input, init); } catch (e) { untrack(); throw e; }
+    p.then(untrack, untrack);
+    return p;
+  };
+  var xo = XMLHttpRequest.prototype.open, xs = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.open = function (method, url) { this.__tsUrl = url; return xo.apply(this, arguments); };
+  XMLHttpRequest.prototype.send = function () {
+    hint(this.__tsUrl, 'xhr');
+    var untrack = track('xhr');
+    this.addEventListener('loadend', untrack);
+    try { return xs.apply(this, arguments); } catch (e) { untrack(); throw e; }
+  };
+  var sb = Navigator.prototype.sendBeacon;
+  if (sb) Navigator.prototype.sendBeacon = function sendBeacon(url) { hint(url, 'beacon'); return sb.apply(this, arguments); };
+  function hookSrc(Ctor, transport) {
+    var d = Object.getOwnPropertyDescriptor(Ctor.prototype, 'src');
+    if (!d || !d.set) return;
+    Object.defineProperty(Ctor.prototype, 'src', { configurable: true, enumerable: d.enumerable, get: d.get,
+      set: function (v) {
+        hint(v, transport);
+        var untrack = track(transport);
+        this.addEventListener('load', untrack, { once: true });
+        this.addEventListener('error', untrack, { once: true });
+        return d.set.call(this, v);
+      } });
+  }
+  hookSrc(HTMLImageElement, 'image');
+  hookSrc(HTMLScriptElement, 'script');
+  hookSrc(HTMLIFrameElement, 'iframe');
+  var sa = Element.prototype.setAttribute;
+  Element.prototype.setAttribute = function (name, value) {
+    var n = String(name).toLowerCase();
+    if (n === 'src' && (this instanceof HTMLImageElement || this instanceof HTMLScriptElement || this instanceof HTMLIFrameElement)) {
+      hint(value, this instanceof HTMLImageElement ? 'image' : this instanceof HTMLScriptElement ? 'script' : 'iframe');
+    }
+    return sa.apply(this, arguments);
+  };
+  function formHint(form) { safe(function () { hint(form.action || D.URL, 'form'); }); }
+  var fs = HTMLFormElement.prototype.submit;
+  HTMLFormElement.prototype.submit = function () { formHint(this); return fs.apply(this, arguments); };
+  W.addEventListener('submit', function (ev) { formHint(ev.target); }, true);
+
+  // --- errors: uncaught exceptions and scripts that failed to load
+  W.addEventListener('error', function (ev) {
+    var t = ev.target;
+    if (t && t !== W && t.tagName === 'SCRIPT') {
+      var src = t.src || '';
+      var p = partnerOfUrl(src) || t.__tsPartner || context();
+      ts.errors.push({ partner: p, message: 'script failed to load: ' + src.split('?')[0] });
+      return;
+    }
+    if (!(ev instanceof ErrorEvent)) return;
+    var who = (ev.filename && ev.filename !== D.URL && partnerOfUrl(ev.filename)) || context();
+    if (!who && ev.error && ev.error.stack) {
+      var m = String(ev.error.stack).match(/https?:\/\/[^\s)]+?(?=:\d+:\d+)/g) || [];
+      for (var i = 0; i < m.length && !who; i++) if (m[i] !== D.URL) who = partnerOfUrl(m[i]);
+    }
+    ts.errors.push({ partner: who, message: String(ev.message || (ev.error && ev.error.message) || 'error').slice(0, 500) });
+  }, true);
+  // Scripts written by the parser inside a partner's section belong to it even when their host
+  // is not listed in its allowHosts.
+  var mo = new MutationObserver(function (list) {
+    for (var i = 0; i < list.length; i++) for (var j = 0; j < list[i].addedNodes.length; j++) {
+      var n = list[i].addedNodes[j];
+      if (n.tagName === 'SCRIPT' && ts.current) n.__tsPartner = ts.current;
+    }
+  });
+  mo.observe(D, { childList: true, subtree: true });
+
+  // --- partner sections of the document
+  ts.begin = function (id) {
+    ts.current = id;
+    ts.marks[id] = { begin: realDateNow(), beginPerf: realPerfNow(), end: 0 };
+  };
+  ts.end = function (id) {
+    var m = ts.marks[id];
+    if (m) {
+      m.end = realDateNow();
+      // The section's code did not yield within its budget: it was stopped by the executor.
+      if (realPerfNow() - m.beginPerf > (cfg.timeouts[id] || 5000)) ts.timedOut[id] = true;
+    }
+    ts.current = null;
+  };
+  ts.loaded = function () {
+    return new Promise(function (resolve) {
+      function ok() { ts.loadedAt = realDateNow(); resolve(true); }
+      if (D.readyState === 'complete') ok(); else W.addEventListener('load', ok, { once: true });
+    });
+  };
+  // Called by the executor after it had to terminate a script that did not yield.
+  ts.terminated = function () {
+    var who = (ts.running && ts.running.ctx) || ts.current;
+    if (who) {
+      ts.timedOut[who] = true; ts.dead[who] = true;
+      timers.forEach(function (t) { if (t.ctx === who) timers.delete(t.id); });
+    }
+    ts.running = null;
+    return who;
+  };
+  // A closing tab: hidden, then pagehide (and unload for older tags); then what they sent.
+  ts.hide = function (wallMs) {
+    safe(function () {
+      Object.defineProperty(D, 'visibilityState', { configurable: true, get: function () { return 'hidden'; } });
+      Object.defineProperty(D, 'hidden', { configurable: true, get: function () { return true; } });
+    });
+    safe(function () { D.dispatchEvent(new Event('visibilitychange', { bubbles: true })); });
+    safe(function () { W.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: false })); });
+    safe(function () { W.dispatchEvent(new Event('unload')); });
+    return ts.settle(cfg.hideQuietMs, elapsed() + cfg.hideQuietMs + 1, wallMs).then(function () { return ts.barrier(); });
+  };
+  // A request the executor recognises: once it is answered, every request issued before it
+  // has reached the interceptor too.
+  ts.barrier = function () {
+    return realFetch(cfg.barrierUrl, { method: 'POST', body: '', cache: 'no-store' }).then(function () { return true; }, function () { return false; });
+  };
+  ts.collect = function () {
+    var ls = {};
+    safe(function () {
+      for (var i = 0; i < W.localStorage.length; i++) { var k = W.localStorage.key(i); ls[k] = W.localStorage.getItem(k); }
+    });
+    var out = { origin: location.origin, localStorage: ls, errors: ts.errors, marks: ts.marks, hints: ts.hints,
+                timedOut: ts.timedOut, loadedAt: ts.loadedAt };
+    // Nothing of this visitor may run or write after this point (the tab is reused).
+    ts.killed = true; timers.clear();
+    safe(function () { W.localStorage.clear(); });
+    safe(function () { W.sessionStorage.clear(); });
+    safe(function () { W.name = ''; });
+    safe(function () { Object.defineProperty(D, 'cookie', { configurable: true, get: function () { return ''; }, set: function () {} }); });
+    safe(function () { Storage.prototype.setItem = function () {}; });
+    return JSON.stringify(out);
+  };
+})`;
