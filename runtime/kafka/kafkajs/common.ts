@@ -1,0 +1,185 @@
+import { createConnection } from 'node:net';
+import kafkajs, { type Kafka, type LogEntry, type logCreator } from 'kafkajs';
+import { BrokerUnreachableError, KafkaClientError, TagstreamError, UnknownTopicError } from '../../errors.ts';
+import { createLogger } from '../../log.ts';
+import type { Bytes, KafkaClientOptions } from '../types.ts';
+
+// kafkajs is CommonJS whose exports Node cannot list statically: values come from the default export.
+const { Kafka: KafkaClass, logLevel } = kafkajs;
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+/** Retries back off from 100 ms to 2 s, a few times: a broker that went away is not hammered. */
+export const RETRY = { retries: 5, initialRetryTime: 100, maxRetryTime: 2_000 } as const;
+
+export interface ResolvedOptions {
+  brokers: readonly string[];
+  clientId: string;
+  connectTimeoutMs: number;
+  requestTimeoutMs: number;
+}
+
+export function resolveOptions(options: KafkaClientOptions): ResolvedOptions {
+  return {
+    brokers: [...options.brokers],
+    clientId: options.clientId ?? 'tagstream',
+    connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+  };
+}
+
+const kafkajsLog = createLogger('kafkajs');
+
+/**
+ * kafkajs logs through its own console logger; route it to pino (stderr). kafkajs reports at ERROR
+ * what we handle ourselves (an existing topic, a refused connection being retried), so its errors
+ * become warnings here and its info becomes debug.
+ */
+const pinoLogCreator: logCreator = () => (entry: LogEntry) => {
+  const { message, ...extra } = entry.log;
+  const fields = { namespace: entry.namespace, ...extra };
+  // A deliberate choice documented in producer.ts; repeating it for every producer is noise.
+  const expected = message.startsWith('Limiting retries for the idempotent producer');
+  if (entry.level <= logLevel.WARN && !expected) kafkajsLog.warn(fields, message);
+  else kafkajsLog.debug(fields, message);
+};
+
+export function createKafka(options: ResolvedOptions): Kafka {
+  return new KafkaClass({
+    clientId: options.clientId,
+    brokers: [...options.brokers],
+    connectionTimeout: options.connectTimeoutMs,
+    requestTimeout: options.requestTimeoutMs,
+    retry: RETRY,
+    logLevel: process.env.LOG_LEVEL === 'debug' ? logLevel.DEBUG : logLevel.WARN,
+    logCreator: pinoLogCreator,
+  });
+}
+
+export function toBuffer(value: Bytes): Buffer {
+  return typeof value === 'string' ? Buffer.from(value) : value;
+}
+
+type ErrorNode = Record<string, unknown>;
+
+function isObject(value: unknown): value is ErrorNode {
+  return typeof value === 'object' && value !== null;
+}
+
+/** kafkajs nests the real error in `cause`, `originalError` (retries exceeded) or `errors`. */
+export function findInErrorTree(error: unknown, predicate: (node: ErrorNode) => boolean): ErrorNode | undefined {
+  const seen = new Set<unknown>();
+  const stack: unknown[] = [error];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (!isObject(node) || seen.has(node)) continue;
+    seen.add(node);
+    if (predicate(node)) return node;
+    if (Array.isArray(node.errors)) stack.push(...(node.errors as unknown[]));
+    if ('cause' in node) stack.push(node.cause);
+    if ('originalError' in node) stack.push(node.originalError);
+  }
+  return undefined;
+}
+
+export function hasType(error: unknown, type: string): boolean {
+  return findInErrorTree(error, (n) => n.type === type) !== undefined;
+}
+
+const NETWORK_ERRORS = new Set(['KafkaJSConnectionError', 'KafkaJSNoBrokerAvailableError', 'KafkaJSBrokerNotFound']);
+
+export interface ErrorContext {
+  brokers: readonly string[];
+  connectTimeoutMs: number;
+  topics?: readonly string[];
+  operation: string;
+}
+
+export function mapError(error: unknown, ctx: ErrorContext): TagstreamError {
+  if (error instanceof TagstreamError) return error;
+  if (hasType(error, 'UNKNOWN_TOPIC_OR_PARTITION') || hasType(error, 'UNKNOWN_TOPIC_ID')) {
+    const topic = ctx.topics?.length === 1 ? ctx.topics[0]! : (ctx.topics ?? []).join(',');
+    return new UnknownTopicError(topic, { operation: ctx.operation, client: 'kafkajs' }, { cause: error });
+  }
+  if (findInErrorTree(error, (n) => typeof n.name === 'string' && NETWORK_ERRORS.has(n.name)) !== undefined) {
+    return new BrokerUnreachableError(ctx.brokers, ctx.connectTimeoutMs, { cause: error });
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  const typed = findInErrorTree(error, (n) => typeof n.type === 'string');
+  return new KafkaClientError(
+    `${ctx.operation} failed: ${message}`,
+    {
+      client: 'kafkajs',
+      operation: ctx.operation,
+      clientCode: isObject(error) ? error.name : undefined,
+      kafkaError: typed?.type,
+      ...(ctx.topics ? { topics: [...ctx.topics] } : {}),
+    },
+    { cause: error },
+  );
+}
+
+/**
+ * Opens a TCP connection to each bootstrap broker until one accepts, within `timeoutMs`. kafkajs
+ * cannot be stopped while it retries a refused connection (disconnect() does not cancel the
+ * connect loop), so an unreachable cluster is detected here, before kafkajs starts.
+ */
+export async function tcpProbe(options: ResolvedOptions): Promise<void> {
+  const deadline = Date.now() + options.connectTimeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    for (const broker of options.brokers) {
+      const separator = broker.lastIndexOf(':');
+      const host = broker.slice(0, separator).replace(/^\[|\]$/g, '');
+      const port = Number(broker.slice(separator + 1));
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const socket = createConnection({ host, port });
+          socket.setTimeout(Math.max(1, deadline - Date.now()));
+          socket.once('connect', () => {
+            socket.destroy();
+            resolve();
+          });
+          socket.once('timeout', () => {
+            socket.destroy();
+            reject(new Error(`connect to ${broker} timed out`));
+          });
+          socket.once('error', reject);
+        });
+        return;
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    // All refused: try again a little later (a broker that is starting), until the budget ends.
+    await new Promise((r) => setTimeout(r, Math.min(250, Math.max(0, deadline - Date.now()))));
+  }
+  throw new BrokerUnreachableError(options.brokers, options.connectTimeoutMs, { cause: lastError });
+}
+
+/**
+ * Runs a kafkajs `connect()` within the connection budget. kafkajs retries a refused connection
+ * with its own backoff; on timeout `abort` (disconnect) stops those retries, so a failed connect
+ * leaves nothing running in the background.
+ */
+export async function connectWithin(connect: () => Promise<void>, options: ResolvedOptions, abort: () => Promise<void>): Promise<void> {
+  const started = Date.now();
+  await tcpProbe(options);
+  const remaining = Math.max(1, options.connectTimeoutMs - (Date.now() - started));
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BrokerUnreachableError(options.brokers, options.connectTimeoutMs)), remaining);
+  });
+  try {
+    const connecting = connect();
+    connecting.catch(() => undefined);
+    await Promise.race([connecting, deadline]);
+  } catch (error) {
+    await abort().catch(() => undefined);
+    if (error instanceof BrokerUnreachableError) throw error;
+    throw new BrokerUnreachableError(options.brokers, options.connectTimeoutMs, { cause: error });
+  } finally {
+    clearTimeout(timer);
+  }
+}
