@@ -433,7 +433,7 @@ describe('embedded Kafka client', () => {
       expect(members.map((m) => tps(m.assignment()))).to.deep.equal([['t/0', 't/1'], ['t/2', 't/3'], ['t/4']]);
     });
 
-    it('rejects a commit for a partition the member does not own', async () => {
+    it('rejects a commit for a partition another member owns', async () => {
       await admin.createTopics([{ name: 't', partitions: 2 }]);
       const a = client.consumer({ groupId: 'g', topics: ['t'] });
       const b = client.consumer({ groupId: 'g', topics: ['t'] });

@@ -376,9 +376,9 @@ export class EmbeddedKafka {
   }
 
   /**
-   * Commits for a member. Only partitions the member owns (including those whose onRevoked is
-   * running) are accepted: a commit from a member that already lost the partition would rewind the
-   * new owner's progress, which Kafka prevents with generation checks.
+   * Commits for a member of the group. A partition owned by another member is refused: a commit
+   * from a member that already lost the partition would rewind the new owner's progress, which
+   * Kafka prevents with generation checks. A member keeps ownership while its onRevoked runs.
    */
   commit(groupId: string, memberId: string, offsets: readonly CommitOffset[]): void {
     const group = this.groups.get(groupId);
@@ -387,8 +387,9 @@ export class EmbeddedKafka {
     }
     this.validateOffsets(offsets);
     for (const o of offsets) {
-      if (group.owners.get(tpKey(o.topic, o.partition)) !== memberId) {
-        throw new KafkaClientError(`partition ${o.partition} of "${o.topic}" is not assigned to this member of "${groupId}"`, {
+      const owner = group.owners.get(tpKey(o.topic, o.partition));
+      if (owner !== undefined && owner !== memberId) {
+        throw new KafkaClientError(`partition ${o.partition} of "${o.topic}" is assigned to another member of "${groupId}"`, {
           groupId,
           topic: o.topic,
           partition: o.partition,
