@@ -1,4 +1,12 @@
 export type { KeyValueStore, StoreProvider } from './store.ts';
 export { InMemoryKeyValueStore, InMemoryStoreProvider } from './memory.ts';
 export { LmdbKeyValueStore, LmdbStoreProvider, openLmdbStore, type LmdbStoreOptions, type LmdbStoreProviderOptions } from './lmdb.ts';
-export { restoreStores, type RestoreOptions, type RestorePartition, type RestoreProgress } from './restore.ts';
+export {
+  restoreStores,
+  changelogRestorer,
+  type RestoreOptions,
+  type RestorePartition,
+  type RestoreProgress,
+  type ChangelogRestorer,
+  type ChangelogRestorerOptions,
+} from './restore.ts';

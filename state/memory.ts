@@ -80,6 +80,15 @@ export class InMemoryStoreProvider implements StoreProvider {
     return store;
   }
 
+  /** Closes (and so forgets: in memory there is nothing to keep) the stores of a partition. */
+  async closePartition(partition: number): Promise<void> {
+    for (const [id, store] of this.stores) {
+      if (store.partition !== partition) continue;
+      this.stores.delete(id);
+      await store.close();
+    }
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.stores.values()].map((s) => s.close()));
     this.stores.clear();

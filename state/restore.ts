@@ -5,13 +5,16 @@
  * interrupted restore resumes where it stopped.
  */
 import type { ConsumedRecord, PartitionReader } from '../runtime/kafka/types.ts';
-import type { KeyValueStore } from './store.ts';
+import type { KeyValueStore, StoreProvider } from './store.ts';
 
 export interface RestorePartition {
   partition: number;
   store: KeyValueStore<unknown>;
-  /** The changelog's end offset (high watermark) at assignment: restore reads up to it. */
-  endOffset: number;
+  /**
+   * The changelog's end offset (high watermark) at assignment: restore reads up to it. Absent: the
+   * reader's end at call time, and `remaining` is unknown (null) until done.
+   */
+  endOffset?: number;
 }
 
 export interface RestoreProgress {
@@ -20,7 +23,8 @@ export interface RestoreProgress {
   store: string;
   /** Where this restore started (the checkpoint, or 0). */
   fromOffset: number;
-  endOffset: number;
+  /** null when the caller did not give it. */
+  endOffset: number | null;
   /** Next offset to apply. */
   position: number;
   /** Changelog records applied so far (tombstones included). */
@@ -31,7 +35,7 @@ export interface RestoreProgress {
    * endOffset - position: an upper bound of the records left to read (compaction leaves gaps in
    * offsets, so fewer may remain).
    */
-  remaining: number;
+  remaining: number | null;
   done: boolean;
   /** The checkpoint was beyond the changelog's end (topic recreated or truncated): the store was wiped. */
   reset: boolean;
@@ -46,6 +50,8 @@ export interface RestoreOptions {
   decode?: (value: Buffer) => unknown;
   /** Called after every applied batch and once per partition when done. */
   onProgress?: (progress: Readonly<RestoreProgress>) => void;
+  /** Aborting stops the restore between batches (what is applied stays, with its checkpoint). */
+  signal?: AbortSignal;
 }
 
 const decodeJson = (value: Buffer): unknown => JSON.parse(value.toString('utf8'));
@@ -60,11 +66,12 @@ export async function restoreStores(options: RestoreOptions): Promise<RestorePro
 }
 
 async function restorePartition(options: RestoreOptions, part: RestorePartition): Promise<RestoreProgress> {
-  const { store, endOffset, partition } = part;
+  const { store, partition } = part;
+  const endOffset = part.endOffset ?? null;
   const decode = options.decode ?? decodeJson;
   let from = store.checkpoint() ?? 0;
   let reset = false;
-  if (from > endOffset) {
+  if (endOffset !== null && from > endOffset) {
     // Kafka Streams treats this as a corrupted task: the local state is ahead of its source of truth.
     await store.clear();
     from = 0;
@@ -79,22 +86,25 @@ async function restorePartition(options: RestoreOptions, part: RestorePartition)
     position: from,
     applied: 0,
     skipped: 0,
-    remaining: Math.max(0, endOffset - from),
+    remaining: endOffset === null ? null : Math.max(0, endOffset - from),
     done: false,
     reset,
   };
   const report = (): void => options.onProgress?.({ ...progress });
 
-  if (from < endOffset) {
+  options.signal?.throwIfAborted();
+  if (endOffset === null || from < endOffset) {
     report();
     await options.reader.read(
       options.topic,
       partition,
       from,
       async (records: ConsumedRecord[]) => {
+        // Throwing from the callback is how a PartitionReader is told to stop.
+        options.signal?.throwIfAborted();
         let last = -1;
         for (const record of records) {
-          if (record.offset < progress.position || record.offset >= endOffset) continue;
+          if (record.offset < progress.position || (endOffset !== null && record.offset >= endOffset)) continue;
           last = record.offset;
           if (record.key === null) continue; // cannot address a key; a compacted topic has none
           const key = record.key.toString('utf8');
@@ -115,14 +125,14 @@ async function restorePartition(options: RestoreOptions, part: RestorePartition)
         if (last < 0) return;
         await store.commit(last + 1);
         progress.position = last + 1;
-        progress.remaining = Math.max(0, endOffset - progress.position);
+        progress.remaining = endOffset === null ? null : Math.max(0, endOffset - progress.position);
         report();
       },
-      endOffset,
+      ...(endOffset === null ? [] : [endOffset]),
     );
   }
   // Records at the end may have been compacted away: having read up to endOffset is what counts.
-  if (progress.position < endOffset) {
+  if (endOffset !== null && progress.position < endOffset) {
     await store.commit(endOffset);
     progress.position = endOffset;
   } else if (store.checkpoint() === undefined) {
@@ -132,4 +142,44 @@ async function restorePartition(options: RestoreOptions, part: RestorePartition)
   progress.done = true;
   report();
   return { ...progress };
+}
+
+/**
+ * What a consumer-group runner needs from the state of one co-partitioned changelog: restore
+ * partition p with a reader of its choosing before p's first record, release it on revocation.
+ * (Structurally the runner's ChangelogBinding; defined here so state/ does not depend on runtime/runner.)
+ */
+export interface ChangelogRestorer {
+  readonly topic: string;
+  restore(partition: number, reader: PartitionReader, signal: AbortSignal): Promise<void>;
+  close(partition: number): Promise<void>;
+}
+
+export interface ChangelogRestorerOptions {
+  /** The changelog topic (the table's topic). */
+  topic: string;
+  /** The store restored from it (StoreSpec.name of the topology). */
+  storeName: string;
+  stores: StoreProvider & { closePartition(partition: number): Promise<void> };
+  decode?: (value: Buffer) => unknown;
+  onProgress?: (progress: Readonly<RestoreProgress>) => void;
+}
+
+export function changelogRestorer(options: ChangelogRestorerOptions): ChangelogRestorer {
+  return {
+    topic: options.topic,
+    async restore(partition, reader, signal) {
+      await restoreStores({
+        reader,
+        topic: options.topic,
+        partitions: [{ partition, store: options.stores.store(options.storeName, partition) }],
+        signal,
+        ...(options.decode === undefined ? {} : { decode: options.decode }),
+        ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+      });
+    },
+    close(partition) {
+      return options.stores.closePartition(partition);
+    },
+  };
 }

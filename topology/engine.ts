@@ -223,6 +223,15 @@ export class TopologyEngine {
     };
   }
 
+  /**
+   * The whole round trip of a consumed record: decode, process, encode. Shaped to be a runner's
+   * record handler; malformed input rejects with ERR_INVALID_INPUT (for the events DLQ).
+   */
+  async handle(record: ConsumedRecord): Promise<ProduceRecord[]> {
+    const outputs = await this.submit(this.decode(record));
+    return outputs.map((output) => this.encode(output));
+  }
+
   stats(): EngineStats {
     const process: Record<string, ProcessStepStats> = {};
     for (const [name, s] of this.semaphores) process[name] = { active: s.active, waiting: s.waiting, maxActive: s.maxActive };
@@ -370,8 +379,9 @@ export class TopologyEngine {
             offset: ctx.offset,
             timeoutMs,
           });
-          controller.abort(err);
+          // Reject first: a call that settles on abort must not win the race.
           reject(err);
+          controller.abort(err);
         }, timeoutMs);
       });
       return await Promise.race([call, timeout]);

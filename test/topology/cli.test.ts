@@ -1,0 +1,58 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+import { Command } from 'commander';
+import { TagstreamError } from '../../runtime/errors.ts';
+import { registerTopology } from '../../runtime/cli/commands/topology.ts';
+import type { TopologyDescriptionJson } from '../../topology/index.ts';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const golden = readFileSync(new URL('./fixtures/application.describe.txt', import.meta.url), 'utf8');
+
+function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  // No KAFKA_BROKERS and an unreachable one would not matter either: describe never connects.
+  const env = { ...process.env, KAFKA_BROKERS: '' };
+  const result = spawnSync(process.execPath, ['--import', 'tsx', 'runtime/cli/main.ts', ...args], { cwd: root, env, encoding: 'utf8', timeout: 20_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('CLI: topology describe', function () {
+  this.timeout(30_000);
+
+  it('prints the Kafka Streams text of the application topology and exits 0 without a broker', () => {
+    const { status, stdout, stderr } = cli('topology', 'describe');
+    expect(stderr).to.equal('');
+    expect(status).to.equal(0);
+    expect(stdout).to.equal(golden);
+  });
+
+  it('--format json prints one JSON document, --format mermaid a flowchart', () => {
+    const json = cli('topology', 'describe', '--format', 'json');
+    expect(json.status).to.equal(0);
+    const parsed = JSON.parse(json.stdout) as TopologyDescriptionJson;
+    expect(parsed.streamTopics).to.deep.equal(['tracking.events']);
+    const mermaid = cli('topology', 'describe', '--format', 'mermaid');
+    expect(mermaid.status).to.equal(0);
+    expect(mermaid.stdout.startsWith('flowchart TD\n')).to.equal(true);
+  });
+
+  it('exits 2 with a one-line reason on a bad --format', () => {
+    const { status, stdout, stderr } = cli('topology', 'describe', '--format', 'yaml');
+    expect(status).to.equal(2);
+    expect(stdout).to.equal('');
+    expect(stderr.trim().split('\n')).to.have.length(1);
+    expect(stderr).to.contain('--format: must be one of text, json, mermaid (got "yaml")');
+  });
+
+  it('registerTopology throws InvalidInputError (ERR_INVALID_INPUT) for a bad format, in process', async () => {
+    const program = new Command('t').exitOverride();
+    registerTopology(program);
+    const err = await program.parseAsync(['node', 't', 'topology', 'describe', '--format', 'dot']).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).to.be.instanceOf(TagstreamError);
+    expect((err as TagstreamError).code).to.equal('ERR_INVALID_INPUT');
+  });
+});
