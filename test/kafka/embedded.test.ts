@@ -315,6 +315,47 @@ describe('embedded Kafka client', () => {
     });
   });
 
+  describe('retention', () => {
+    it('drops the oldest records of delete-policy topics beyond retentionRecords and moves the log start', async () => {
+      const small = new EmbeddedKafka({ retentionRecords: 10 });
+      const smallClient = createEmbeddedClient(small);
+      try {
+        small.createTopics([{ name: 't', partitions: 1 }]);
+        const recorder = new Recorder();
+        const consumer = smallClient.consumer({ groupId: 'g', topics: ['t'] });
+        await consumer.start(recorder);
+        consumer.pause();
+        for (let i = 0; i < 11; i++) small.append([{ topic: 't', key: null, value: `${i}` }]);
+        // One more than the limit (plus the step of a tenth, here 1): the oldest record goes.
+        expect(small.records('t').map((r) => r.offset)).to.deep.equal([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        expect(small.endOffsets('t')).to.deep.equal([{ partition: 0, offset: 11 }]);
+
+        // The paused consumer's position 0 is now out of range: 'earliest' resets to the log start.
+        consumer.resume();
+        await small.settled();
+        expect(recorder.records.map((r) => r.offset)).to.deep.equal([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      } finally {
+        await smallClient.close();
+      }
+    });
+
+    it('applies retention.ms and message.timestamp.type=LogAppendTime from the topic configs', () => {
+      let now = 1_000_000;
+      const timed = new EmbeddedKafka({ now: () => now });
+      timed.createTopics([
+        { name: 'short', partitions: 1, configs: { 'retention.ms': '1000' } },
+        { name: 'appended', partitions: 1, configs: { 'message.timestamp.type': 'LogAppendTime' } },
+      ]);
+      timed.append([{ topic: 'short', key: null, value: 'old' }]);
+      now += 1500;
+      timed.append([{ topic: 'short', key: null, value: 'new' }]);
+      expect(timed.records('short').map((r) => r.value?.toString())).to.deep.equal(['new']);
+
+      timed.append([{ topic: 'appended', key: null, value: 'x', timestamp: 42 }]);
+      expect(timed.records('appended')[0]!.timestamp).to.equal(now);
+    });
+  });
+
   describe('consumer groups', () => {
     it('resumes a new consumer of the same group after the last commit', async () => {
       await admin.createTopics([{ name: 't', partitions: 1 }]);

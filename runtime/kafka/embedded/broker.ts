@@ -34,7 +34,15 @@ export interface EmbeddedKafkaOptions {
    * Default 10000; `Infinity` disables automatic cleaning (`compact()` still works).
    */
   compactionThreshold?: number;
-  /** Clock for default timestamps and tombstone retention (tests may fake it). */
+  /**
+   * Upper bound of records kept per partition of a `cleanup.policy=delete` topic; the oldest go
+   * first and the log start offset moves, as with Kafka's retention. It bounds the memory of a
+   * long-running broker-less process (the embedded broker has no disk). Default 100000;
+   * `Infinity` keeps everything. Topic configs `retention.ms` and `retention.bytes`, when set on a
+   * topic, apply as well.
+   */
+  retentionRecords?: number;
+  /** Clock for default timestamps and retention (tests may fake it). */
   now?: () => number;
 }
 
@@ -56,7 +64,14 @@ interface TopicState {
   readonly name: string;
   readonly configs: Readonly<Record<string, string>>;
   readonly compacted: boolean;
+  /** cleanup.policy includes delete: retention applies. */
+  readonly deletes: boolean;
   readonly deleteRetentionMs: number;
+  /** Only when configured on the topic (-1 = unlimited): see EmbeddedKafkaOptions.retentionRecords. */
+  readonly retentionMs: number;
+  readonly retentionBytes: number;
+  /** message.timestamp.type=LogAppendTime: the broker's clock replaces the producer's timestamp. */
+  readonly logAppendTime: boolean;
   readonly logs: readonly PartitionLog[];
 }
 
@@ -138,12 +153,14 @@ export class EmbeddedKafka {
   private readonly topics = new Map<string, TopicState>();
   private readonly groups = new Map<string, GroupState>();
   private readonly compactionThreshold: number;
+  private readonly retentionRecords: number;
   private readonly now: () => number;
   /** Waiters of settled(), woken whenever a member or a rebalance may have become idle. */
   private readonly activityWaiters = new Set<() => void>();
 
   constructor(options: EmbeddedKafkaOptions = {}) {
     this.compactionThreshold = options.compactionThreshold ?? 10_000;
+    this.retentionRecords = options.retentionRecords ?? 100_000;
     this.now = options.now ?? Date.now;
   }
 
@@ -156,13 +173,16 @@ export class EmbeddedKafka {
       if (this.topics.has(spec.name)) continue;
       const configs: Record<string, string> = { 'cleanup.policy': 'delete', ...spec.configs };
       const policies = configs['cleanup.policy']!.split(',').map((p) => p.trim());
-      const retention = Number(configs['delete.retention.ms'] ?? DEFAULT_DELETE_RETENTION_MS);
       const logs = Array.from({ length: spec.partitions }, (_, p) => new PartitionLog(spec.name, p));
       this.topics.set(spec.name, {
         name: spec.name,
         configs,
         compacted: policies.includes('compact'),
-        deleteRetentionMs: retention,
+        deletes: policies.includes('delete'),
+        deleteRetentionMs: numericConfig(configs, 'delete.retention.ms', DEFAULT_DELETE_RETENTION_MS),
+        retentionMs: numericConfig(configs, 'retention.ms', -1),
+        retentionBytes: numericConfig(configs, 'retention.bytes', -1),
+        logAppendTime: configs['message.timestamp.type'] === 'LogAppendTime',
         logs,
       });
     }
@@ -250,6 +270,7 @@ export class EmbeddedKafka {
     });
     for (const log of touched) {
       this.maybeAutoCompact(log);
+      this.applyRetention(log);
       log.notifyAppended();
     }
     const topics = new Set([...touched].map((log) => log.topic));
@@ -289,7 +310,7 @@ export class EmbeddedKafka {
         clientCode: 'INVALID_RECORD',
       });
     }
-    const timestamp = record.timestamp ?? this.now();
+    const timestamp = topic.logAppendTime ? this.now() : (record.timestamp ?? this.now());
     if (!Number.isFinite(timestamp)) throw new InvalidInputError(`${field}.timestamp`, 'must be a finite number');
     let partition: number;
     if (record.partition !== undefined) {
@@ -350,6 +371,16 @@ export class EmbeddedKafka {
     const dirty = log.dirtyCount;
     if (dirty < this.compactionThreshold || dirty * 2 < log.size) return;
     log.compact({ tombstonesBefore: this.now() - topic.deleteRetentionMs });
+  }
+
+  private applyRetention(log: PartitionLog): void {
+    const topic = this.topics.get(log.topic);
+    if (!topic?.deletes) return;
+    log.retain({
+      maxRecords: this.retentionRecords,
+      minTimestamp: topic.retentionMs >= 0 ? this.now() - topic.retentionMs : Number.NEGATIVE_INFINITY,
+      maxBytes: topic.retentionBytes >= 0 ? topic.retentionBytes : Number.POSITIVE_INFINITY,
+    });
   }
 
   // ── consumer groups ───────────────────────────────────────────────────────────────────────
@@ -613,12 +644,23 @@ export class EmbeddedKafka {
   }
 }
 
+function numericConfig(configs: Readonly<Record<string, string>>, name: string, fallback: number): number {
+  const raw = configs[name];
+  return raw === undefined ? fallback : Number(raw);
+}
+
 function validateTopicSpec(spec: TopicSpec): void {
   if (typeof spec.name !== 'string' || !TOPIC_NAME.test(spec.name) || spec.name === '.' || spec.name === '..') {
     throw new InvalidInputError('topic.name', 'must be 1-249 characters of [a-zA-Z0-9._-]', { topic: spec.name });
   }
   if (!Number.isInteger(spec.partitions) || spec.partitions < 1) {
     throw new InvalidInputError('topic.partitions', 'must be a positive integer', { topic: spec.name });
+  }
+  for (const name of ['retention.ms', 'retention.bytes', 'delete.retention.ms']) {
+    const raw = spec.configs?.[name];
+    if (raw !== undefined && (!/^-?\d+$/.test(raw) || Number(raw) < -1)) {
+      throw new InvalidInputError(name, 'must be an integer (-1 = unlimited)', { topic: spec.name });
+    }
   }
   const policy = spec.configs?.['cleanup.policy'];
   if (policy !== undefined && !policy.split(',').every((p) => ['delete', 'compact'].includes(p.trim()))) {

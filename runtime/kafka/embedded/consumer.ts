@@ -197,10 +197,15 @@ export class EmbeddedConsumer implements KafkaConsumer, GroupMemberHandle {
   }
 
   /**
-   * A topic deleted and re-created before the coordinator noticed keeps its partitions assigned;
-   * follow the new incarnation (its offsets start over, so do positions).
+   * Keeps a position valid: after retention, and when a topic was deleted and re-created before the
+   * coordinator noticed (its partitions stay assigned: follow the new incarnation, whose offsets
+   * start over). False when there is nothing to fetch from.
    */
   private refresh(f: Fetching): boolean {
+    // Retention deleted records before our position: out of range, reset like Kafka does.
+    if (f.position < f.log.startOffset) {
+      f.position = this.autoOffsetReset === 'earliest' ? f.log.startOffset : f.log.endOffset;
+    }
     if (!f.log.deleted) return true;
     if (!this.broker.hasTopic(f.topic) || this.broker.partitionCount(f.topic) <= f.partition) return false;
     f.log = this.broker.log(f.topic, f.partition);

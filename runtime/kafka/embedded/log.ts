@@ -25,6 +25,8 @@ export class PartitionLog {
   /** Kept sorted by offset; gaps after compaction. */
   private records: StoredRecord[] = [];
   private nextOffset = 0;
+  private logStart = 0;
+  private totalBytes = 0;
   /** Records appended since the last compaction, for the automatic cleaner's dirty ratio. */
   private dirty = 0;
   /** Readers waiting for the log to grow (see waitForAppend). */
@@ -42,9 +44,52 @@ export class PartitionLog {
     return this.nextOffset;
   }
 
-  /** Retention never deletes here, so the log always starts at 0 (compaction keeps offsets). */
+  /** Kafka's log start offset: 0 until retention deletes the oldest records (compaction keeps it). */
   get startOffset(): number {
-    return 0;
+    return this.logStart;
+  }
+
+  /** Total bytes of keys, values and headers (for retention.bytes). */
+  get bytes(): number {
+    return this.totalBytes;
+  }
+
+  /** The timestamp of the oldest record, if any (for retention.ms). */
+  get oldestTimestamp(): number | undefined {
+    return this.records[0]?.timestamp;
+  }
+
+  /**
+   * Applies retention limits: drops the oldest records until at most `maxRecords` remain, none is
+   * older than `minTimestamp` and the log holds at most `maxBytes`. Only from the head, as Kafka
+   * deletes whole old segments (a late old timestamp behind a newer one stays). The record limit
+   * is applied in steps of a tenth, like segments, so that a full log does not shift its array
+   * at every append.
+   */
+  retain(limits: { maxRecords: number; minTimestamp: number; maxBytes: number }): void {
+    const slack = Math.max(1, Math.floor(limits.maxRecords / 10));
+    let cut = this.records.length >= limits.maxRecords + slack ? this.records.length - limits.maxRecords : 0;
+    let bytes = this.totalBytes;
+    for (let i = 0; i < cut; i++) bytes -= recordSize(this.records[i]!);
+    while (cut < this.records.length && (this.records[cut]!.timestamp < limits.minTimestamp || bytes > limits.maxBytes)) {
+      bytes -= recordSize(this.records[cut]!);
+      cut++;
+    }
+    if (cut === 0) return;
+    this.truncateBefore(cut < this.records.length ? this.records[cut]!.offset : this.nextOffset);
+  }
+
+  /**
+   * Retention: deletes the records before `offset` and moves the log start offset there, like
+   * Kafka's DeleteRecords. Consumers positioned before it are out of range and reset.
+   */
+  truncateBefore(offset: number): void {
+    const target = Math.min(offset, this.nextOffset);
+    if (target <= this.logStart) return;
+    const cut = this.indexOf(target);
+    for (let i = 0; i < cut; i++) this.totalBytes -= recordSize(this.records[i]!);
+    this.records.splice(0, cut);
+    this.logStart = target;
   }
 
   get size(): number {
@@ -58,6 +103,7 @@ export class PartitionLog {
   append(record: NewRecord): number {
     const offset = this.nextOffset++;
     this.records.push({ ...record, offset });
+    this.totalBytes += recordSize(record);
     this.dirty++;
     return offset;
   }
@@ -123,9 +169,12 @@ export class PartitionLog {
     }
     const before = this.records.length;
     this.records = this.records.filter((record) => {
-      if (!record.key) return true;
-      if (latest.get(record.key.toString('base64')) !== record.offset) return false;
-      return !(record.value === null && record.timestamp < tombstonesBefore);
+      const keep =
+        !record.key ||
+        (latest.get(record.key.toString('base64')) === record.offset &&
+          !(record.value === null && record.timestamp < tombstonesBefore));
+      if (!keep) this.totalBytes -= recordSize(record);
+      return keep;
     });
     this.dirty = 0;
     return before - this.records.length;
