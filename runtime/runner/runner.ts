@@ -122,8 +122,8 @@ export interface RunnerStatus {
   pausedPartitions: number[];
   partitions: PartitionStatus[];
   processed: number;
-  /** Highest values seen since start (what the backpressure tests check). */
-  peak: { inFlight: number; buffered: number };
+  /** Highest values seen since start (what the backpressure tests check); batch = largest delivery. */
+  peak: { inFlight: number; buffered: number; batch: number };
 }
 
 class AbortedError extends Error {}
@@ -177,7 +177,8 @@ export class StreamRunner {
   #pausedWhole = false;
   readonly #pausedParts = new Set<number>();
   #processed = 0;
-  readonly #peak = { inFlight: 0, buffered: 0 };
+  readonly #peak = { inFlight: 0, buffered: 0, batch: 0 };
+  #abandoned = false;
   readonly #reported = { inFlight: 0, buffered: 0, paused: 0 };
   #stopping: Promise<void> | undefined;
   #fatal: unknown;
@@ -219,6 +220,7 @@ export class StreamRunner {
         ...(s.sessionTimeoutMs !== undefined ? { sessionTimeoutMs: s.sessionTimeoutMs } : {}),
         ...(s.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: s.heartbeatIntervalMs } : {}),
         ...(s.rebalanceTimeoutMs !== undefined ? { rebalanceTimeoutMs: s.rebalanceTimeoutMs } : {}),
+        ...(s.fetchMaxBytes !== undefined ? { maxBytes: s.fetchMaxBytes } : {}),
       });
       // Without an awaitable revoke the new owner starts from the last commit before we hear of the
       // revocation: committing after every completion batch keeps that replay short.
@@ -255,6 +257,7 @@ export class StreamRunner {
   async abandon(): Promise<void> {
     if (this.#stopping) return this.#stopping;
     this.#stopping = (async () => {
+      this.#abandoned = true;
       this.#state = 'stopping';
       this.#stopIntake();
       for (const task of this.#tasks.values()) task.abort.abort();
@@ -336,10 +339,13 @@ export class StreamRunner {
   /** Buffers and returns at once: the client's loop must never wait on a slow step. */
   #onRecords(records: readonly ConsumedRecord[]): void {
     if (!this.#intakeOpen()) return;
+    if (records.length > this.#peak.batch) this.#peak.batch = records.length;
+    // Snapshot: adding records below may pause partitions, which is no sign of a forgotten pause.
+    const pausedBefore = new Set(this.#pausedParts);
     const repause = new Set<number>();
     for (const record of records) {
       if (record.topic !== this.topic) continue;
-      if (this.#pausedParts.has(record.partition)) repause.add(record.partition);
+      if (pausedBefore.has(record.partition)) repause.add(record.partition);
       let task = this.#tasks.get(record.partition);
       if (!task) {
         // A client that delivers before announcing the assignment: treat it as the announcement.
@@ -374,6 +380,8 @@ export class StreamRunner {
   }
 
   async #onRevoked(partitions: readonly TopicPartition[]): Promise<void> {
+    // While stopping, stop() finishes and commits the partitions itself (and abandon() must not).
+    if (!this.#intakeOpen()) return;
     const tasks: PartitionTask[] = [];
     for (const tp of partitions) {
       const task = tp.topic === this.topic ? this.#tasks.get(tp.partition) : undefined;
@@ -597,7 +605,7 @@ export class StreamRunner {
 
   async #doCommit(tasks: readonly PartitionTask[]): Promise<void> {
     const consumer = this.#consumer;
-    if (!consumer) return;
+    if (!consumer || this.#abandoned) return;
     const offsets: CommitOffset[] = [];
     const committing: Array<[PartitionTask, number]> = [];
     for (const task of tasks) {

@@ -26,6 +26,12 @@ export const RunnerSettingsSchema = z
     autoOffsetReset: z.enum(['earliest', 'latest']).default('earliest'),
     /** Require `cleanup.policy=compact` on the changelog topic at start (Kafka Streams does). */
     requireCompactedChangelog: z.boolean().default(true),
+    /**
+     * Upper bound of one fetch, in bytes (the client's maxBytes). Records already delivered cannot be
+     * recalled, so the buffer bound is maxBuffered plus one delivery: keep deliveries small when
+     * records are large or steps slow.
+     */
+    fetchMaxBytes: z.number().int().min(1).max(1_073_741_824).optional(),
     sessionTimeoutMs: z.number().int().min(1000).max(3_600_000).optional(),
     heartbeatIntervalMs: z.number().int().min(100).max(3_600_000).optional(),
     rebalanceTimeoutMs: z.number().int().min(1000).max(3_600_000).optional(),
