@@ -515,6 +515,32 @@ describe('embedded Kafka client', () => {
       expect(recorder.values(1)).to.deep.equal(['p1-a', 'p1-b']);
     });
 
+    it('holds partitions paused in onAssigned (restore first) and honours a commit made there', async () => {
+      await admin.createTopics([{ name: 't', partitions: 2 }]);
+      await producer.send([
+        { topic: 't', key: null, value: 'p0-0', partition: 0 },
+        { topic: 't', key: null, value: 'p0-1', partition: 0 },
+        { topic: 't', key: null, value: 'p1-0', partition: 1 },
+      ]);
+      const recorder = new Recorder();
+      const seenInOnAssigned: string[] = [];
+      const consumer = client.consumer({ groupId: 'g', topics: ['t'] });
+      await consumer.start({
+        onRecords: (records) => recorder.onRecords(records),
+        onAssigned: async (partitions) => {
+          seenInOnAssigned.push(...tps(consumer.assignment()));
+          consumer.pause(partitions.filter((tp) => tp.partition === 1));
+          await consumer.commit([{ topic: 't', partition: 0, offset: 1 }]);
+        },
+      });
+      await broker.settled();
+      expect(seenInOnAssigned).to.deep.equal(['t/0', 't/1']);
+      expect(recorder.values()).to.deep.equal(['p0-1']);
+      consumer.resume([{ topic: 't', partition: 1 }]);
+      await broker.settled();
+      expect(recorder.values()).to.deep.equal(['p0-1', 'p1-0']);
+    });
+
     it('does not deliver the next batch before the previous onRecords settled (backpressure)', async () => {
       await admin.createTopics([{ name: 't', partitions: 2 }]);
       const gates = [deferred(), deferred()];

@@ -178,13 +178,21 @@ export class EmbeddedConsumer implements KafkaConsumer, GroupMemberHandle {
 
   assign(partitions: TopicPartition[]): Promise<void> {
     return this.enqueue(async () => {
-      if (partitions.length > 0) await this.listener?.onAssigned?.(partitions);
-      // Positions are looked up after onAssigned: a commit made there (a seek) is honoured, and the
-      // previous owner's last commit (made in its onRevoked) is already in.
+      // Owned before onAssigned runs, as in Kafka: assignment() includes them there, and pausing
+      // them there (e.g. until their state is restored) holds their delivery.
+      const added: Fetching[] = [];
       for (const tp of partitions) {
         if (!this.broker.hasTopic(tp.topic)) continue;
         const plog = this.broker.log(tp.topic, tp.partition);
-        this.fetching.set(tpKey(tp.topic, tp.partition), { ...tp, log: plog, position: this.startPosition(tp, plog), paused: false });
+        const f: Fetching = { ...tp, log: plog, position: this.startPosition(tp, plog), paused: false };
+        this.fetching.set(tpKey(tp.topic, tp.partition), f);
+        added.push(f);
+      }
+      if (partitions.length > 0) await this.listener?.onAssigned?.(partitions);
+      // Nothing was delivered meanwhile (the loop is serial): look positions up again so that a
+      // commit made in onAssigned (a seek) is honoured.
+      for (const f of added) {
+        if (this.fetching.get(tpKey(f.topic, f.partition)) === f) f.position = this.startPosition(f, f.log);
       }
     });
   }
