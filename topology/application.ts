@@ -111,7 +111,10 @@ export interface ApplicationTopologyOptions {
   cookieStore?: string;
   /** Simultaneous executions (browser pages) per instance. Default 4. */
   concurrency?: number;
-  /** Per-attempt bound on one execution; default none (partners' timeoutMs bound the page run). */
+  /**
+   * Bound on one attempt; a timed-out attempt is aborted (its signal) and counts as a failure.
+   * Default none: the partners' own timeoutMs bound the page run inside the executor.
+   */
   executorTimeoutMs?: number;
   /** Extra attempts after an executor failure before the event goes to the DLQ. Default 1. */
   retries?: number;
@@ -138,22 +141,21 @@ export function applicationTopology(options: ApplicationTopologyOptions): Topolo
       EXECUTOR_NODE,
       async ({ event, jar }, ctx) => {
         let lastError = '';
-        for (let attempt = 1; attempt <= retries + 1; attempt += 1) {
+        let attempts = 0;
+        while (attempts <= retries) {
+          attempts += 1;
           try {
-            const result = await options.executor(event, jar, ctx.signal);
+            const result = await attempt(options.executor, event, jar, ctx.signal, options.executorTimeoutMs);
             return { ok: true, event, previous: jar, result };
           } catch (err) {
             lastError = err instanceof Error ? err.message : String(err);
-            if (ctx.signal.aborted) break;
+            // Shutting down: not the event's fault, let the record fail so it is processed again.
+            if (ctx.signal.aborted) throw err;
           }
         }
-        return { ok: false, event, error: lastError, attempts: retries + 1 };
+        return { ok: false, event, error: lastError, attempts };
       },
-      {
-        concurrency: options.concurrency ?? 4,
-        perKeyOrder: true,
-        ...(options.executorTimeoutMs === undefined ? {} : { timeoutMs: options.executorTimeoutMs }),
-      },
+      { concurrency: options.concurrency ?? 4, perKeyOrder: true },
     );
 
   const [executed, failed] = outcomes.branch([(o) => o.ok, (o) => !o.ok]) as [typeof outcomes, typeof outcomes];
@@ -180,6 +182,36 @@ export function applicationTopology(options: ApplicationTopologyOptions): Topolo
     .to(topics.eventsDlq);
 
   return b.build();
+}
+
+/** One executor call, aborted after `timeoutMs` (or with the step's own signal). */
+async function attempt(
+  executor: Executor,
+  event: PageViewEvent,
+  jar: StoredJar | null,
+  parent: AbortSignal,
+  timeoutMs: number | undefined,
+): Promise<ExecutionResult> {
+  if (timeoutMs === undefined) return executor(event, jar, parent);
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort(parent.reason);
+  parent.addEventListener('abort', onAbort, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      executor(event, jar, controller.signal),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          const err = new Error(`executor attempt took more than ${timeoutMs} ms`);
+          reject(err);
+          controller.abort(err);
+        }, timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    parent.removeEventListener('abort', onAbort);
+  }
 }
 
 // The branch predicates guarantee it; the check keeps a wrong edit from writing a null jar (a delete).

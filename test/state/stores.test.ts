@@ -1,6 +1,8 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import type { ConsumedRecord, PartitionReader } from '../../runtime/kafka/types.ts';
 import { TagstreamError } from '../../runtime/errors.ts';
@@ -131,6 +133,38 @@ describe('state stores', () => {
       expect(second.get('bob')).to.deep.equal({ v: 2 });
       expect(second.get('carol')).to.equal(undefined);
       await second.close();
+    });
+
+    it('survives kill -9 at any moment: the checkpoint always matches the data it covers', async function () {
+      this.timeout(60_000);
+      const path = join(dir, 'kill9');
+      const script = fileURLToPath(new URL('./fixtures/crash-writer.ts', import.meta.url));
+      let lastSeen = 0;
+      for (let round = 0; round < 3; round += 1) {
+        const child = spawn(process.execPath, ['--import', 'tsx', script, path], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let printed = 0;
+        await new Promise<void>((resolve) => {
+          child.stdout.on('data', (chunk: Buffer) => {
+            const lines = chunk.toString().trim().split('\n');
+            printed = Number(lines.at(-1));
+            // Let it run a few commits past where it started, then kill it mid-flight.
+            if (printed >= lastSeen + 500) {
+              child.kill('SIGKILL');
+              resolve();
+            }
+          });
+        });
+        await new Promise((resolve) => child.once('exit', resolve));
+        const store = openLmdbStore<{ offset: number }>({ path, name: 'jars', partition: 0 });
+        const checkpoint = store.checkpoint() ?? 0;
+        expect(checkpoint).to.be.at.least(printed);
+        expect(checkpoint % 50).to.equal(0);
+        expect(store.count()).to.equal(checkpoint);
+        expect(store.get(`k${checkpoint - 1}`)).to.deep.equal({ offset: checkpoint - 1 });
+        expect(store.get(`k${checkpoint}`)).to.equal(undefined);
+        await store.close();
+        lastSeen = checkpoint;
+      }
     });
 
     it('provider opens one store per name and partition under the state dir and closes a partition', async () => {

@@ -275,6 +275,27 @@ describe('application topology (fake executor)', () => {
     await driver.close();
   });
 
+  it('bounds each executor attempt with executorTimeoutMs, aborting it, then retries', async () => {
+    const signals: AbortSignal[] = [];
+    const app = applicationTopology({
+      executor: (_ev, _jar, signal) => {
+        signals.push(signal);
+        if (signals.length === 1) return new Promise<never>(() => undefined); // hangs
+        return Promise.resolve({ requests: [], jar: { cookies: [], localStorage: {} }, trackers: [] });
+      },
+      executorTimeoutMs: 20,
+      retries: 1,
+    });
+    const driver = new TopologyTestDriver(app);
+    await driver.pipeInput('tracking.events', 'fred', event('fred', 1));
+    expect(signals).to.have.length(2);
+    expect(signals[0]?.aborted).to.equal(true);
+    expect(signals[1]?.aborted).to.equal(false);
+    expect(driver.store<StoredJar>('cookie-jars').get('fred')?.version).to.equal(1);
+    expect(driver.outputs('tracking.events.dlq')).to.deep.equal([]);
+    await driver.close();
+  });
+
   it('sends an event to the events DLQ after the retries, leaving the jar alone', async () => {
     let calls = 0;
     const app = applicationTopology({
