@@ -196,8 +196,9 @@ export class EmbeddedKafka {
 
   /** Deletes the topics, their logs and the groups' committed offsets for them. Validates all first. */
   deleteTopics(names: readonly string[]): void {
-    for (const name of names) this.topic(name);
-    for (const name of names) {
+    const unique = [...new Set(names)];
+    for (const name of unique) this.topic(name);
+    for (const name of unique) {
       const topic = this.topic(name);
       this.topics.delete(name);
       for (const log of topic.logs) {
@@ -536,6 +537,10 @@ export class EmbeddedKafka {
       // Cleared in the same synchronous step as the loop's last check of rebalanceRequested, so a
       // request arriving just after cannot be lost.
       group.rebalancing = null;
+      // A group nobody is in and that has no offsets is gone, as on a broker.
+      if (group.members.size === 0 && group.committed.size === 0 && this.groups.get(group.id) === group) {
+        this.groups.delete(group.id);
+      }
       this.notifyActivity();
     }
   }
