@@ -25,7 +25,7 @@ export const BOOTSTRAP_SOURCE = String.raw`(function (cfg) {
   var perf = W.performance;
   var realPerfNow = perf.now.bind(perf);
   var ts = { runId: cfg.runId, current: null, running: null, errors: [], marks: {}, hints: [], pending: [],
-             killed: false, dead: {}, timedOut: {}, loadedAt: 0 };
+             killed: false, dead: {}, timedOut: {}, stuck: [], loadedAt: 0 };
   Object.defineProperty(W, '__tagstream', { value: ts, enumerable: false, configurable: false, writable: false });
 
   function safe(f) { try { f(); } catch (e) { /* a hardened page may refuse; never break the visit */ } }
@@ -56,6 +56,7 @@ export const BOOTSTRAP_SOURCE = String.raw`(function (cfg) {
       for (var j = 0; j < p.entries.length; j++) {
         var s = entryScore(p.entries[j], u);
         if (s > score) { score = s; best = p.id; }
+        else if (s === score && s > 0 && best !== p.id) best = null; // shared entry: says nothing
       }
     }
     return best;
@@ -127,6 +128,8 @@ export const BOOTSTRAP_SOURCE = String.raw`(function (cfg) {
   function fire(t) {
     if (t.repeat) t.at = Math.max(t.at + t.ms, elapsed()); else timers.delete(t.id);
     if (t.ctx && ts.dead[t.ctx]) { timers.delete(t.id); return; }
+    // Still set: the previous callback never returned (the executor terminated it).
+    if (ts.running) ts.stuck.push(ts.running.ctx);
     var prev = ts.current;
     ts.current = t.ctx; ts.running = { ctx: t.ctx, start: realPerfNow() };
     try {
@@ -170,20 +173,24 @@ export const BOOTSTRAP_SOURCE = String.raw`(function (cfg) {
   ts.settle = function (quietMs, maxMs, wallMs) {
     var wallStart = realPerfNow();
     return new Promise(function (resolve) {
-      var idle = 0;
+      var idleSince = -1;
       function done(reason) { resolve({ reason: reason, elapsed: elapsed(), timers: timers.size }); }
       function step() {
         if (ts.killed) return done('killed');
-        runDue();
-        if (realPerfNow() - wallStart > wallMs) return done('wall');
-        if (pendingCount() > 0) { idle = 0; return realSetTimeout(step, 1); }
+        if (runDue() > 0) idleSince = -1;
+        var real = realPerfNow();
+        if (real - wallStart > wallMs) return done('wall');
+        if (pendingCount() > 0) { idleSince = -1; return realSetTimeout(step, 1); }
         var next = earliest();
         if (next === null || next.at - elapsed() > quietMs) {
-          if (++idle >= 3) return done('quiet');
-          return idle === 2 ? realSetTimeout(step, 1) : tick(step);
+          // Quiet must hold for a little real time: promise chains (IndexedDB, crypto, caches)
+          // resolve outside any timer or request.
+          if (idleSince < 0) idleSince = real;
+          if (real - idleSince >= cfg.idleRealMs) return done('quiet');
+          return realSetTimeout(step, 2);
         }
         if (next.at > maxMs) return done('max');
-        idle = 0;
+        idleSince = -1;
         var e = elapsed();
         if (next.at > e) offset += next.at - e;
         tick(step);
@@ -233,13 +240,42 @@ export const BOOTSTRAP_SOURCE = String.raw`(function (cfg) {
     this.addEventListener('loadend', untrack);
     try { return xs.apply(this, arguments); } catch (e) { untrack(); throw e; }
   };
+  // Asynchronous APIs a tag may await before it sends count as pending work.
+  function trackPromise(obj, name, kind) {
+    var f = obj && obj[name];
+    if (typeof f !== 'function') return;
+    obj[name] = function () {
+      var untrack = track(kind);
+      var p;
+      try { p = f.apply(this, arguments); } catch (e) { untrack(); throw e; }
+      if (p && typeof p.then === 'function') p.then(untrack, untrack); else untrack();
+      return p;
+    };
+  }
+  safe(function () { ['digest', 'encrypt', 'decrypt', 'sign', 'importKey', 'exportKey', 'generateKey'].forEach(function (n) { trackPromise(SubtleCrypto.prototype, n, 'crypto'); }); });
+  safe(function () { ['open', 'match', 'has', 'keys', 'delete'].forEach(function (n) { trackPromise(CacheStorage.prototype, n, 'caches'); }); });
+  safe(function () { trackPromise(NavigatorUAData.prototype, 'getHighEntropyValues', 'uadata'); });
+  safe(function () {
+    var io = IDBFactory.prototype.open;
+    IDBFactory.prototype.open = function () {
+      var req = io.apply(this, arguments), untrack = track('idb');
+      req.addEventListener('success', untrack); req.addEventListener('error', untrack); req.addEventListener('blocked', untrack);
+      return req;
+    };
+  });
   var sb = Navigator.prototype.sendBeacon;
   if (sb) Navigator.prototype.sendBeacon = function sendBeacon(url) { hint(url, 'beacon'); return sb.apply(this, arguments); };
+  // Scripts load in CORS mode (the executor answers them with CORS headers) so that their
+  // uncaught errors carry message and file instead of the muted "Script error.".
+  function corsScript(el) {
+    if (el.tagName === 'SCRIPT' && !el.hasAttribute('crossorigin')) safe(function () { el.crossOrigin = 'anonymous'; });
+  }
   function hookSrc(Ctor, transport) {
     var d = Object.getOwnPropertyDescriptor(Ctor.prototype, 'src');
     if (!d || !d.set) return;
     Object.defineProperty(Ctor.prototype, 'src', { configurable: true, enumerable: d.enumerable, get: d.get,
       set: function (v) {
+        corsScript(this);
         hint(v, transport);
         var untrack = track(transport);
         this.addEventListener('load', untrack, { once: true });
@@ -254,6 +290,7 @@ export const BOOTSTRAP_SOURCE = String.raw`(function (cfg) {
   Element.prototype.setAttribute = function (name, value) {
     var n = String(name).toLowerCase();
     if (n === 'src' && (this instanceof HTMLImageElement || this instanceof HTMLScriptElement || this instanceof HTMLIFrameElement)) {
+      corsScript(this);
       hint(value, this instanceof HTMLImageElement ? 'image' : this instanceof HTMLScriptElement ? 'script' : 'iframe');
     }
     return sa.apply(this, arguments);
@@ -285,7 +322,9 @@ export const BOOTSTRAP_SOURCE = String.raw`(function (cfg) {
   var mo = new MutationObserver(function (list) {
     for (var i = 0; i < list.length; i++) for (var j = 0; j < list[i].addedNodes.length; j++) {
       var n = list[i].addedNodes[j];
-      if (n.tagName === 'SCRIPT' && ts.current) n.__tsPartner = ts.current;
+      // The parser runs a microtask checkpoint before it prepares a script: the attribute set
+      // here applies to the script's own fetch.
+      if (n.tagName === 'SCRIPT') { corsScript(n); if (ts.current) n.__tsPartner = ts.current; }
     }
   });
   mo.observe(D, { childList: true, subtree: true });
@@ -297,11 +336,7 @@ export const BOOTSTRAP_SOURCE = String.raw`(function (cfg) {
   };
   ts.end = function (id) {
     var m = ts.marks[id];
-    if (m) {
-      m.end = realDateNow();
-      // The section's code did not yield within its budget: it was stopped by the executor.
-      if (realPerfNow() - m.beginPerf > (cfg.timeouts[id] || 5000)) ts.timedOut[id] = true;
-    }
+    if (m) m.end = realDateNow();
     ts.current = null;
   };
   ts.loaded = function () {
@@ -311,13 +346,17 @@ export const BOOTSTRAP_SOURCE = String.raw`(function (cfg) {
     });
   };
   // Called by the executor after it had to terminate a script that did not yield.
+  // Only a timer callback can be named here: after termination the parser may already be in the
+  // next partner's section (sections are attributed by the executor from their wall times).
   ts.terminated = function () {
-    var who = (ts.running && ts.running.ctx) || ts.current;
-    if (who) {
-      ts.timedOut[who] = true; ts.dead[who] = true;
-      timers.forEach(function (t) { if (t.ctx === who) timers.delete(t.id); });
-    }
-    ts.running = null;
+    var who = ts.stuck.slice();
+    if (ts.running) who.push(ts.running.ctx);
+    ts.stuck = []; ts.running = null;
+    who = who.filter(function (w) { return !!w; });
+    who.forEach(function (w) {
+      ts.timedOut[w] = true; ts.dead[w] = true;
+      timers.forEach(function (t) { if (t.ctx === w) timers.delete(t.id); });
+    });
     return who;
   };
   // A closing tab: hidden, then pagehide (and unload for older tags); then what they sent.

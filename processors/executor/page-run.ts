@@ -49,6 +49,8 @@ export interface Slot {
 
 export interface RunSettings {
   quietWindowMs: number;
+  /** Real time the page must stay quiet before an event ends (promise chains outside timers). */
+  idleRealMs: number;
   allowPrivateNetwork: boolean;
   cache: ScriptCache;
   logger: Logger;
@@ -168,7 +170,9 @@ export function synthesizeDocument(
     body += `<script>__tagstream.begin(${id})</script>\n${p.html}\n<script>__tagstream.end(${id})</script>\n`;
   }
   return (
-    `<!DOCTYPE html><html lang="${lang}"><head><meta charset="utf-8"><title>${title}</title>` +
+    `<!DOCTYPE html><html lang="${lang}"><head><meta charset="utf-8">` +
+    // Sites declare a device-width viewport; without it a mobile visitor's innerWidth would be 980.
+    `<meta name="viewport" content="width=device-width, initial-scale=1"><title>${title}</title>` +
     `<script>${BOOTSTRAP_SOURCE}(${jsonForScript(bootstrapConfig)})</script></head><body>\n${body}</body></html>`
   );
 }
@@ -246,6 +250,7 @@ export async function runOnSlot(
     timeouts: Object.fromEntries(active.map((p) => [p.id, p.timeoutMs])),
     realTimerMaxMs: 20,
     pendingExpiryMs: 2000,
+    idleRealMs: settings.idleRealMs,
     hideQuietMs: 50,
     barrierUrl,
   };
@@ -372,13 +377,15 @@ export async function runOnSlot(
       return;
     }
     const entry = matchPolicy(policy, url);
+    // An entry several partners list (a shared CDN or collector) names none of them.
+    const shared = entry !== null && policy.some((e) => e.partner !== entry.partner && e.entry === entry.entry);
     if (entry?.kind === 'allow' && (method === 'GET' || method === 'HEAD')) {
       load(ev, entry);
       return;
     }
     const { body, bodyEncoding } = bodyOf(request);
     captured.push({
-      partner: entry?.partner ?? null,
+      partner: entry && !shared ? entry.partner : null,
       method,
       url: url + (request.urlFragment ?? ''),
       headers: { ...request.headers },
@@ -393,29 +400,44 @@ export async function runOnSlot(
 
   // --- evaluation with a wall budget: a script that never yields is terminated, not waited for
   const suspects = new Set<string>();
+  const terminatedAt: number[] = [];
   let terminations = 0;
   let hung = false;
+  // The main thread is considered stuck when it does not answer a ping for the tightest budget
+  // of the page's partners; the code that was running is identified after termination.
+  const blockedMs = Math.min(...active.map((p) => p.timeoutMs));
   const evaluate = async (expression: string, budgetMs: number): Promise<unknown> => {
-    try {
-      const r = await withTimeout(
-        send.send('Runtime.evaluate', { expression, awaitPromise: true, returnByValue: true }),
-        budgetMs,
-        slot.lost,
-      );
-      if (r.exceptionDetails) return { exception: r.exceptionDetails.exception?.description ?? r.exceptionDetails.text };
-      return r.result.value;
-    } catch (err) {
-      if (!(err instanceof Timeout)) throw err;
+    const until = Date.now() + budgetMs;
+    const step = send
+      .send('Runtime.evaluate', { expression, awaitPromise: true, returnByValue: true })
+      .then((r) => (r.exceptionDetails ? { exception: r.exceptionDetails.exception?.description ?? r.exceptionDetails.text } : r.result.value));
+    step.catch(() => undefined);
+    const sleep = (ms: number) => new Promise<'sleep'>((r) => setTimeout(() => r('sleep'), Math.max(1, ms)));
+    let blocked = false;
+    for (;;) {
+      const first = await Promise.race([step.then((v) => ({ v })), sleep(Math.min(100, until - Date.now())), slot.lost]);
+      if (first !== 'sleep') return first.v;
+      if (Date.now() >= until) break;
+      const ping = send.send('Runtime.evaluate', { expression: '1', returnByValue: true }).then(() => 'pong' as const);
+      ping.catch(() => undefined);
+      const answered = await Promise.race([step.then((v) => ({ v })), ping, sleep(Math.min(blockedMs, until - Date.now())), slot.lost]);
+      if (answered === 'pong') continue;
+      if (answered !== 'sleep') return answered.v;
+      blocked = true;
+      break;
     }
-    // Responsive page, slow promise (a pending load): stop waiting, do not terminate.
-    try {
-      await withTimeout(send.send('Runtime.evaluate', { expression: '1', returnByValue: true }), 250, slot.lost);
-      return { slow: true };
-    } catch (err) {
-      if (!(err instanceof Timeout)) throw err;
+    if (!blocked) {
+      // Responsive page, slow promise (a pending load): stop waiting, do not terminate.
+      try {
+        await withTimeout(send.send('Runtime.evaluate', { expression: '1', returnByValue: true }), 250, slot.lost);
+        return { slow: true };
+      } catch (err) {
+        if (!(err instanceof Timeout)) throw err;
+      }
     }
     terminations++;
     slot.dirty = true;
+    const terminateAt = Date.now();
     try {
       await withTimeout(send.send('Runtime.terminateExecution'), 1000, slot.lost);
       const who = await withTimeout(
@@ -426,9 +448,10 @@ export async function runOnSlot(
         1000,
         slot.lost,
       );
-      const id: unknown = who.result.value;
-      if (typeof id === 'string') suspects.add(id);
-      log.warn({ partner: typeof id === 'string' ? id : null, budgetMs }, 'terminated a script that did not yield');
+      const ids: unknown = who.result.value;
+      if (Array.isArray(ids)) for (const id of ids) if (typeof id === 'string') suspects.add(id);
+      terminatedAt.push(terminateAt);
+      log.warn({ partners: Array.isArray(ids) ? ids : [], blockedMs }, 'terminated a script that did not yield');
       return { terminated: true };
     } catch (err) {
       if (!(err instanceof Timeout)) throw err;
@@ -556,8 +579,10 @@ export async function runOnSlot(
     const doneAt = last ?? (mark && mark.end > 0 ? mark.end : report?.loadedAt || end);
     const durationMs = Math.max(0, Math.round(doneAt - t0));
     // A section whose end marker never ran while a script had to be terminated was the one stuck.
-    const timedOut =
-      hung || suspects.has(p.id) || report?.timedOut[p.id] === true || (terminations > 0 && mark !== undefined && mark.end === 0);
+    // Sections run one after the other: the one open when the executor terminated was stuck.
+    const stuckSection =
+      mark !== undefined && terminatedAt.some((t) => mark.begin <= t && (mark.end === 0 || mark.end >= t));
+    const timedOut = hung || suspects.has(p.id) || report?.timedOut[p.id] === true || stuckSection;
     if (timedOut) return { partner: p.id, status: 'timeout', durationMs, error: `did not yield within ${p.timeoutMs} ms` };
     const err = errors.get(p.id);
     if (err !== undefined) return { partner: p.id, status: 'error', durationMs, error: err };

@@ -40,6 +40,8 @@ export interface ExecutorOptions {
   allowPrivateNetwork?: boolean;
   /** Page time without a due timer or pending request after which an event ends (default 5000). */
   quietWindowMs?: number;
+  /** Real milliseconds the page must stay quiet before the event ends (default 15). */
+  idleRealMs?: number;
   /** Extra Chromium flags, appended. */
   extraArgs?: string[];
   /** An existing cache to share, or options for the executor's own. */
@@ -147,6 +149,7 @@ export class Executor {
       executablePath: opts.executablePath ?? (headless === 'shell' ? HEADLESS_SHELL_PATH : CHROMIUM_PATH),
       allowPrivateNetwork: opts.allowPrivateNetwork ?? false,
       quietWindowMs: opts.quietWindowMs ?? 5000,
+      idleRealMs: opts.idleRealMs ?? 15,
       extraArgs: opts.extraArgs ?? [],
     };
     this.#log = opts.logger ?? createLogger('executor');
@@ -227,6 +230,7 @@ export class Executor {
       try {
         const { result, cleanup } = await runOnSlot(slot, ev, j, ps, {
           quietWindowMs: this.#opts.quietWindowMs,
+          idleRealMs: this.#opts.idleRealMs,
           allowPrivateNetwork: this.#opts.allowPrivateNetwork,
           cache: this.#cache,
           logger: this.#log,
@@ -347,7 +351,7 @@ export class Executor {
     await session.send('Browser.setDownloadBehavior', { behavior: 'deny' }).catch(() => undefined);
     const slots = await Promise.all(Array.from({ length: this.#opts.pagesPerBrowser }, () => this.#newSlot(handle)));
     for (const s of slots) this.#offer(s);
-    this.#log.info({ browser: id, pid: browser.process()?.pid, pages: slots.length, headless: this.#opts.headless }, 'browser started');
+    this.#log.info({ browser: id, chromiumPid: browser.process()?.pid, pages: slots.length, headless: this.#opts.headless }, 'browser started');
   }
 
   #onBrowserLost(handle: BrowserHandle): void {
