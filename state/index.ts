@@ -3,6 +3,7 @@ export { InMemoryKeyValueStore, InMemoryStoreProvider } from './memory.ts';
 export { LmdbKeyValueStore, LmdbStoreProvider, openLmdbStore, type LmdbStoreOptions, type LmdbStoreProviderOptions } from './lmdb.ts';
 export {
   restoreStores,
+  restoreProgress$,
   changelogRestorer,
   type RestoreOptions,
   type RestorePartition,

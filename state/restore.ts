@@ -4,6 +4,7 @@
  * offset taken at assignment. Each fetched batch is committed together with its checkpoint, so an
  * interrupted restore resumes where it stopped.
  */
+import { Observable } from 'rxjs';
 import type { ConsumedRecord, PartitionReader } from '../runtime/kafka/types.ts';
 import type { KeyValueStore, StoreProvider } from './store.ts';
 
@@ -142,6 +143,22 @@ async function restorePartition(options: RestoreOptions, part: RestorePartition)
   progress.done = true;
   report();
   return { ...progress };
+}
+
+/**
+ * restoreStores as an Observable of progress (for metrics and logs): completes when every partition
+ * is restored, errors when the restore fails; unsubscribing stops it between batches.
+ */
+export function restoreProgress$(options: Omit<RestoreOptions, 'onProgress'>): Observable<RestoreProgress> {
+  return new Observable<RestoreProgress>((subscriber) => {
+    const controller = new AbortController();
+    const signal = options.signal === undefined ? controller.signal : AbortSignal.any([options.signal, controller.signal]);
+    restoreStores({ ...options, signal, onProgress: (p) => subscriber.next({ ...p }) }).then(
+      () => subscriber.complete(),
+      (err: unknown) => subscriber.error(err),
+    );
+    return () => controller.abort(new Error('restore unsubscribed'));
+  });
 }
 
 /**

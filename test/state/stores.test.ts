@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import { lastValueFrom, toArray } from 'rxjs';
 import type { ConsumedRecord, PartitionReader } from '../../runtime/kafka/types.ts';
 import { TagstreamError } from '../../runtime/errors.ts';
 import {
@@ -11,6 +12,7 @@ import {
   LmdbStoreProvider,
   openLmdbStore,
   restoreStores,
+  restoreProgress$,
   changelogRestorer,
   type KeyValueStore,
   type RestoreProgress,
@@ -325,6 +327,20 @@ describe('state stores', () => {
       expect(failure?.message).to.equal('revoked');
       expect(store.checkpoint()).to.equal(2);
       expect(store.count()).to.equal(2);
+    });
+
+    it('restoreProgress$ emits the progress and completes', async () => {
+      const store = new InMemoryKeyValueStore<Jar>('jars', 1);
+      const progress = await lastValueFrom(
+        restoreProgress$({ reader: new FakeReader(changelog()), topic: 'changelog', partitions: [{ partition: 1, store, endOffset: 3 }] }).pipe(toArray()),
+      );
+      expect(progress.map((p) => [p.remaining, p.done])).to.deep.equal([
+        [3, false],
+        [1, false],
+        [0, false],
+        [0, true],
+      ]);
+      expect(store.checkpoint()).to.equal(3);
     });
 
     it('an empty changelog checkpoints 0', async () => {
