@@ -467,6 +467,22 @@ describe('embedded Kafka client', () => {
       expect(aRecorder.records.filter((r) => r.topic === 'cookies').map((r) => r.value?.toString())).to.deep.equal(['jar']);
     });
 
+    it('hands over every partition of a member that leaves in the middle of a rebalance', async () => {
+      await admin.createTopics([{ name: 't', partitions: 4 }]);
+      const gate = deferred();
+      const a = client.consumer({ groupId: 'g', topics: ['t'] });
+      await a.start({ onRecords: () => undefined, onRevoked: () => gate.promise });
+      const b = client.consumer({ groupId: 'g', topics: ['t'] });
+      const bStarted = b.start(new Recorder());
+      await tick();
+      // a is revoking t/2 and t/3 for b (blocked on the gate) and leaves meanwhile, still owning t/0, t/1.
+      const aClosed = a.close();
+      gate.resolve();
+      await Promise.all([bStarted, aClosed]);
+      await broker.settled();
+      expect(tps(b.assignment())).to.deep.equal(['t/0', 't/1', 't/2', 't/3']);
+    });
+
     it('splits partitions with the range assignor when they do not divide evenly', async () => {
       await admin.createTopics([{ name: 't', partitions: 5 }]);
       const members = [0, 1, 2].map(() => client.consumer({ groupId: 'g', topics: ['t'] }));

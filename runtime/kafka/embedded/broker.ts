@@ -562,9 +562,10 @@ export class EmbeddedKafka {
     }
     await Promise.all(revocations);
 
-    // Members that left are out now (they own nothing any more).
+    // Leaving members whose partitions are all revoked are out now. One that started leaving during
+    // this round may still own partitions: the next round (already requested) revokes them first.
     for (const [memberId, entry] of [...group.members]) {
-      if (!entry.leaving) continue;
+      if (!entry.leaving || this.ownedBy(group.id, memberId).length > 0) continue;
       group.members.delete(memberId);
       entry.firstAssignment.resolve();
       entry.left.resolve();
