@@ -59,6 +59,8 @@ export interface ProcessStepStats {
 export interface EngineStats {
   /** Submitted records not settled yet (running, or waiting for their key's lane). */
   pending: number;
+  /** Keys with at least one pending record (0 when idle: idle keys cost nothing). */
+  activeKeys: number;
   process: Record<string, ProcessStepStats>;
 }
 
@@ -235,7 +237,7 @@ export class TopologyEngine {
   stats(): EngineStats {
     const process: Record<string, ProcessStepStats> = {};
     for (const [name, s] of this.semaphores) process[name] = { active: s.active, waiting: s.waiting, maxActive: s.maxActive };
-    return { pending: this.inFlight.size, process };
+    return { pending: this.inFlight.size, activeKeys: this.lanes.size, process };
   }
 
   /** Resolves when every submitted record has settled. */

@@ -96,6 +96,7 @@ describe('topology engine and test driver', () => {
       expect(offsets).to.have.length(10);
       expect(offsets).to.deep.equal([...offsets].sort((a, b) => a - b));
     }
+    expect(driver.stats()).to.include({ pending: 0, activeKeys: 0 });
     // Outputs of one key come out in input order.
     const forUser0 = driver.outputs('out').filter((o) => o.key === 'user-0').map((o) => o.value);
     expect(forUser0).to.deep.equal([0, 6, 12, 18, 24, 30, 36, 42, 48, 54]);
