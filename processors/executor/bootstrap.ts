@@ -270,6 +270,7 @@ export const BOOTSTRAP_SOURCE = String.raw`(function (cfg) {
   function corsScript(el) {
     if (el.tagName === 'SCRIPT' && !el.hasAttribute('crossorigin')) safe(function () { el.crossOrigin = 'anonymous'; });
   }
+  function isNet(v) { try { return /^https?:$/.test(new URL(String(v), D.baseURI).protocol); } catch (e) { return false; } }
   function hookSrc(Ctor, transport) {
     var d = Object.getOwnPropertyDescriptor(Ctor.prototype, 'src');
     if (!d || !d.set) return;
@@ -277,9 +278,12 @@ export const BOOTSTRAP_SOURCE = String.raw`(function (cfg) {
       set: function (v) {
         corsScript(this);
         hint(v, transport);
-        var untrack = track(transport);
-        this.addEventListener('load', untrack, { once: true });
-        this.addEventListener('error', untrack, { once: true });
+        // Only network loads are waited for (a blocked file: image may never fire an event).
+        if (isNet(v)) {
+          var untrack = track(transport);
+          this.addEventListener('load', untrack, { once: true });
+          this.addEventListener('error', untrack, { once: true });
+        }
         return d.set.call(this, v);
       } });
   }
