@@ -7,6 +7,7 @@ import type {
   ConsumerListener,
   KafkaAdmin,
   KafkaClient,
+  KafkaConsumer,
   KafkaProducer,
   TopicPartition,
 } from '../../runtime/kafka/types.ts';
@@ -482,6 +483,83 @@ describe('embedded Kafka client', () => {
       await broker.settled();
       expect(tps(b.assignment())).to.deep.equal(['t/0', 't/1', 't/2', 't/3']);
     });
+
+    for (const seed of [1, 2, 3]) {
+      it(`keeps every partition owned once, co-partitioned, and loses no record across random joins and leaves (seed ${seed})`, async () => {
+        let state = seed;
+        const random = (): number => {
+          state = (state * 1103515245 + 12345) & 0x7fffffff;
+          return state / 0x7fffffff;
+        };
+        const pause = (): Promise<void> | undefined => (random() < 0.5 ? tick(random() * 5) : undefined);
+        await admin.createTopics([
+          { name: 'a', partitions: 6 },
+          { name: 'b', partitions: 6 },
+        ]);
+        const processed = new Map<string, Set<number>>();
+        const violations: string[] = [];
+        const members: KafkaConsumer[] = [];
+        const join = (): KafkaConsumer => {
+          const c = client.consumer({ groupId: 'g', topics: ['a', 'b'] });
+          const last = new Map<string, number>();
+          void c.start({
+            onRecords: async (records) => {
+              const next = new Map<string, { topic: string; partition: number; offset: number }>();
+              for (const r of records) {
+                const key = `${r.topic}/${r.partition}`;
+                // Collected, not thrown: a listener error is the consumer's (it redelivers), not the test's.
+                if (r.offset <= (last.get(key) ?? -1)) violations.push(`${key}@${r.offset} after ${last.get(key)}`);
+                last.set(key, r.offset);
+                (processed.get(key) ?? processed.set(key, new Set()).get(key)!).add(r.offset);
+                next.set(key, { topic: r.topic, partition: r.partition, offset: r.offset + 1 });
+              }
+              await pause();
+              await c.commit([...next.values()]);
+            },
+            onRevoked: async (partitions) => {
+              for (const tp of partitions) last.delete(`${tp.topic}/${tp.partition}`);
+              await pause();
+            },
+          });
+          return c;
+        };
+        for (let step = 0; step < 150; step++) {
+          const x = random();
+          if (x < 0.15 || members.length === 0) {
+            members.push(join());
+          } else if (x < 0.25 && members.length > 1) {
+            const [leaving] = members.splice(Math.floor(random() * members.length), 1);
+            if (random() < 0.5) await leaving!.close();
+            else void leaving!.close();
+          } else {
+            const n = 1 + Math.floor(random() * 20);
+            await producer.send(
+              Array.from({ length: n }, () => ({ topic: random() < 0.5 ? 'a' : 'b', key: `k${Math.floor(random() * 50)}`, value: 'v' })),
+            );
+          }
+          await pause();
+        }
+        await broker.settled();
+
+        expect(violations, 'per-partition order within a member').to.deep.equal([]);
+        const owned = members.flatMap((m) => tps(m.assignment()));
+        expect(owned, 'owned once each').to.have.length(12);
+        expect(new Set(owned).size).to.equal(12);
+        for (const m of members) {
+          const numbers = (topic: string): number[] => m.assignment().filter((tp) => tp.topic === topic).map((tp) => tp.partition).sort();
+          expect(numbers('a'), 'co-partitioned').to.deep.equal(numbers('b'));
+        }
+        for (const topic of ['a', 'b']) {
+          const end = await admin.listEndOffsets(topic);
+          const committed = await admin.listCommittedOffsets('g', topic);
+          for (const { partition, offset } of end) {
+            const seen = processed.get(`${topic}/${partition}`) ?? new Set();
+            expect(seen.size, `${topic}/${partition} delivered`).to.equal(offset);
+            expect(committed[partition]!.offset, `${topic}/${partition} committed`).to.equal(offset === 0 ? -1 : offset);
+          }
+        }
+      });
+    }
 
     it('splits partitions with the range assignor when they do not divide evenly', async () => {
       await admin.createTopics([{ name: 't', partitions: 5 }]);
