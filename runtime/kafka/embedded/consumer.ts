@@ -18,7 +18,7 @@ import type {
   TopicPartition,
 } from '../types.ts';
 import { toConsumedRecord, tpKey, type EmbeddedKafka, type GroupMemberHandle } from './broker.ts';
-import type { PartitionLog } from './log.ts';
+import { recordSize, type PartitionLog } from './log.ts';
 
 /** Like Kafka's max.poll.records. */
 const MAX_RECORDS_PER_BATCH = 500;
@@ -243,6 +243,8 @@ export class EmbeddedConsumer implements KafkaConsumer, GroupMemberHandle {
     if (this.loopEnded) return Promise.resolve();
     return new Promise<void>((done) => {
       this.control.push({ run, done });
+      // A rebalance must not wait for the retry delay of a failed batch.
+      this.cancelBackoff?.();
       this.wake();
     });
   }
@@ -306,7 +308,7 @@ export class EmbeddedConsumer implements KafkaConsumer, GroupMemberHandle {
       const records = f.log.read(f.position, f.log.endOffset, MAX_RECORDS_PER_BATCH - batch.length, budget);
       for (const r of records) {
         batch.push(toConsumedRecord(f.topic, f.partition, r));
-        budget -= (r.key?.length ?? 0) + (r.value?.length ?? 0);
+        budget -= recordSize(r);
       }
       // Past the last record read, or past a compacted-away tail.
       f.position = records.length > 0 ? records[records.length - 1]!.offset + 1 : Math.max(f.position, f.log.endOffset);
