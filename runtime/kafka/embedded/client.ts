@@ -98,6 +98,9 @@ class EmbeddedReader implements PartitionReader {
     if (!Number.isSafeInteger(fromOffset) || fromOffset < 0) {
       throw new InvalidInputError('fromOffset', 'must be a non-negative integer', { topic, partition });
     }
+    if (toOffset !== undefined && (!Number.isSafeInteger(toOffset) || toOffset < 0)) {
+      throw new InvalidInputError('toOffset', 'must be a non-negative integer', { topic, partition });
+    }
     const log = this.broker.log(topic, partition);
     const end = toOffset ?? log.endOffset;
     let position = Math.max(fromOffset, log.startOffset);
