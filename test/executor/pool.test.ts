@@ -1,0 +1,66 @@
+import { expect } from 'chai';
+import { createExecutor, ExecutorUnavailableError } from '../../processors/executor/index.ts';
+import { byPath, makeEvent, one, startFixtureServer, tagPartner, type FixtureServer } from './helpers.ts';
+
+describe('executor pool', function () {
+  this.timeout(90_000);
+  let srv: FixtureServer;
+  before(async () => {
+    srv = await startFixtureServer();
+  });
+  after(async () => {
+    await srv?.close();
+  });
+
+  it('replaces a crashed browser and retries the events that were on it', async () => {
+    const ex = await createExecutor({ browsers: 1, pagesPerBrowser: 1, allowPrivateNetwork: true });
+    try {
+      const [pid] = ex.browserPids();
+      expect(pid).to.be.a('number');
+      // The tag's script is slow to arrive: the browser is killed while the event runs.
+      const partner = { ...tagPartner(srv, 'slow', 'cookie-id'), html: `<script src="${srv.origin}/tags/cookie-id.js?delay=1500"></script>` };
+      const running = ex.execute(makeEvent(), null, [partner]);
+      await new Promise((r) => setTimeout(r, 400));
+      process.kill(pid as number, 'SIGKILL');
+      const r = await running;
+      expect(r.trackers[0]?.status).to.equal('ok');
+      expect(byPath(r.requests, '/cookie-id')).to.have.length(1);
+      const stats = ex.stats();
+      expect(stats.retried).to.equal(1);
+      expect(stats.browsersReplaced).to.equal(1);
+      expect(ex.browserPids()).to.have.length(1).and.not.include(pid);
+      // And it keeps serving.
+      const again = await ex.execute(makeEvent(), null, [tagPartner(srv, 'ids', 'cookie-id')]);
+      expect(again.trackers[0]?.status).to.equal('ok');
+    } finally {
+      await ex.close();
+    }
+  });
+
+  it('runs concurrent events on several tabs without mixing visitors, recycling tabs after N uses', async () => {
+    const ex = await createExecutor({ browsers: 1, pagesPerBrowser: 2, maxUsesPerPage: 3, allowPrivateNetwork: true });
+    try {
+      const partners = [tagPartner(srv, 'ids', 'cookie-id'), tagPartner(srv, 'ls', 'ls-id')];
+      const firsts = await Promise.all(Array.from({ length: 6 }, () => ex.execute(makeEvent(), null, partners)));
+      const ids = firsts.map((r) => new URL(one(r.requests, '/cookie-id').url).searchParams.get('id'));
+      expect(new Set(ids).size).to.equal(6);
+      // Each visitor's next view sees their own ids, whichever tab it lands on.
+      const seconds = await Promise.all(firsts.map((r) => ex.execute(makeEvent(), r.jar, partners)));
+      seconds.forEach((r, i) => {
+        expect(new URL(one(r.requests, '/cookie-id').url).searchParams.get('id')).to.equal(ids[i]);
+        expect(JSON.parse(one(r.requests, '/ls-id').body ?? '{}')).to.include({ new: false });
+        expect(r.jar.cookies.filter((c) => c.name === '_tid')).to.have.length(1);
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      const stats = ex.stats();
+      expect(stats.executed).to.equal(12);
+      expect(stats.pagesRecycled).to.be.at.least(2);
+      expect(stats.slots).to.equal(2);
+    } finally {
+      await ex.close();
+    }
+    let err: unknown;
+    await ex.execute(makeEvent(), null, [tagPartner(srv, 'ids', 'cookie-id')]).catch((e: unknown) => (err = e));
+    expect(err).to.be.instanceOf(ExecutorUnavailableError);
+  });
+});
