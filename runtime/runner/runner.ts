@@ -231,6 +231,8 @@ export class StreamRunner {
       }
       await this.#consumer.start(this.#listener());
       if (this.#state === 'starting') this.#state = 'running';
+      // Flow control starts only now (see #updateFlow): apply what the load asks for.
+      this.#updateFlow();
       this.#log.info({ groupId: this.groupId, topic: this.topic, client: client.kind, capabilities: this.#consumer.capabilities, settings: s }, 'runner started');
     } catch (error) {
       this.#state = 'failed';
@@ -650,13 +652,15 @@ export class StreamRunner {
     if (!this.#backpressure && load >= maxBuffered) this.#backpressure = true;
     else if (this.#backpressure && load <= resumeBelow) this.#backpressure = false;
     const consumer = this.#consumer;
-    if (consumer && this.#intakeOpen()) {
+    // No pause/resume before start() resolved: a client may queue a pause issued while it joins but
+    // drop the matching resume (kafkajs adapter), leaving the partition paused for good.
+    if (consumer && this.#state === 'running') {
       if (consumer.capabilities.perPartitionPause) {
         // Restoring partitions stay paused on their own: their records would only wait in memory.
         const wanted = new Set<number>();
         for (const task of this.#tasks.values()) {
           if (task.state === 'revoking') continue;
-          if (this.#backpressure || task.state === 'restoring') wanted.add(task.partition);
+          if (this.#backpressure || (task.state === 'restoring' && this.#options.changelog)) wanted.add(task.partition);
         }
         const pause = [...wanted].filter((p) => !this.#pausedParts.has(p));
         const resume = [...this.#pausedParts].filter((p) => !wanted.has(p));
