@@ -22,7 +22,7 @@ import type {
   TopicSpec,
 } from '../../runtime/kafka/types.ts';
 import { realBroker, uniqueTopic } from '../helpers/kafka.ts';
-import { Collector, closedPort, commitAll, rejection, sleep } from './contract/helpers.ts';
+import { Collector, closedPort, commitAll, rejection, sleep, waitUntil } from './contract/helpers.ts';
 
 interface Target {
   kind: KafkaClientKind;
@@ -282,6 +282,35 @@ for (const target of targets) {
       await collector.waitFor(() => collector.values().includes('p0-paused') && collector.values().includes('p1'), WAIT_MS, 'records after resume');
     });
 
+    it('shares partitions between two members, calling onRevoked/onAssigned', async () => {
+      const topic = await newTopic(2);
+      const groupId = uniqueTopic(`g-${target.kind}-rebalance`);
+      const first = new Collector();
+      const a = newConsumer({ groupId, topics: [topic] });
+      await a.start(first);
+      expect(a.assignment()).to.have.length(2);
+      const second = new Collector();
+      const b = newConsumer({ groupId, topics: [topic] });
+      await b.start(second);
+      await waitUntil(() => a.assignment().length === 1 && b.assignment().length === 1, WAIT_MS, 'one partition each');
+      const owned = [...a.assignment(), ...b.assignment()].map((tp) => tp.partition).sort();
+      expect(owned).to.deep.equal([0, 1]);
+      // What a member gave away was reported to it, and what it holds now was reported as assigned.
+      const revokedFromA = first.revoked.flat().map((tp) => tp.partition);
+      expect(revokedFromA).to.include(b.assignment()[0]!.partition);
+      expect(second.assigned.flat().map((tp) => tp.partition)).to.include(b.assignment()[0]!.partition);
+      // Records still reach the right member after the rebalance.
+      await producer.send([
+        { topic, key: null, value: 'to-0', partition: 0 },
+        { topic, key: null, value: 'to-1', partition: 1 },
+      ]);
+      await waitUntil(() => first.records.length + second.records.length >= 2, WAIT_MS, 'records after rebalance');
+      for (const [collector, member] of [[first, a], [second, b]] as const) {
+        const mine = member.assignment().map((tp) => tp.partition);
+        for (const r of collector.records) expect(mine, `record of partition ${r.partition}`).to.include(r.partition);
+      }
+    });
+
     it('rejects an unknown topic with UnknownTopicError in bounded time', async () => {
       const missing = uniqueTopic('contract-missing');
       const started = Date.now();
@@ -291,6 +320,7 @@ for (const target of targets) {
         ['listCommittedOffsets', () => admin.listCommittedOffsets('some-group', missing)],
         ['send', () => producer.send([{ topic: missing, key: 'k', value: 'v' }])],
         ['consumer.start', () => newConsumer({ topics: [missing] }).start(new Collector())],
+        ['reader.read', () => client.reader().read(missing, 0, 0, () => undefined)],
       ];
       for (const [what, fn] of checks) {
         const { error, ms } = await rejection(fn);

@@ -1,6 +1,6 @@
 import type { Base, BaseOptions } from '@platformatic/kafka';
 import type { Bytes, KafkaClientOptions } from '../types.ts';
-import { withConnectDeadline } from './errors.ts';
+import { isUnknownTopic, withConnectDeadline } from './errors.ts';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
@@ -57,4 +57,19 @@ export function toHeaderRecord(headers: Map<Buffer, Buffer> | undefined): Record
   if (!headers) return out;
   for (const [k, v] of headers) out[k.toString()] = v ?? Buffer.alloc(0);
   return out;
+}
+
+/**
+ * Metadata of `topics` for a data path (produce, read). The library retries
+ * UNKNOWN_TOPIC_OR_PARTITION like a network error, ~5 s with our backoff; two quick retries are
+ * enough for a topic another process has just created, so a missing topic is reported fast,
+ * while other failures (a broker restarting) still get the full retry budget.
+ */
+export async function topicMetadata(client: Base, topics: string[]): ReturnType<Base['metadata']> {
+  try {
+    return await client.metadata({ topics, retries: 2 });
+  } catch (error) {
+    if (isUnknownTopic(error)) throw error;
+    return await client.metadata({ topics });
+  }
 }

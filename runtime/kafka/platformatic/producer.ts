@@ -2,7 +2,7 @@ import { ProduceAcks, Producer, type MessageToProduce } from '@platformatic/kafk
 import { InvalidInputError, UnknownTopicError } from '../../errors.ts';
 import { partitionForKey } from '../partitioner.ts';
 import type { KafkaProducer, ProduceRecord, ProducerOptions, RecordMetadata } from '../types.ts';
-import { baseOptions, probe, toBuffer, type ResolvedOptions } from './common.ts';
+import { baseOptions, probe, toBuffer, topicMetadata, type ResolvedOptions } from './common.ts';
 import { mapError } from './errors.ts';
 
 export class PlatformaticProducer implements KafkaProducer {
@@ -37,7 +37,7 @@ export class PlatformaticProducer implements KafkaProducer {
       // would put some keys on other partitions than Kafka Streams, kafkajs and the embedded broker.
       // The metadata is the library's cache (refreshed every metadataMaxAge), the same one `send`
       // then uses, so the partition count cannot disagree between the two.
-      const metadata = await this.#producer.metadata({ topics });
+      const metadata = await topicMetadata(this.#producer, topics);
       const messages: MessageToProduce[] = records.map((record, index) => {
         const partitions = metadata.topics.get(record.topic)?.partitionsCount;
         if (partitions === undefined) throw new UnknownTopicError(record.topic, { operation: 'produce', client: 'platformatic' });

@@ -1,7 +1,7 @@
 import { Consumer, type RecordsBatch } from '@platformatic/kafka';
 import { InvalidInputError, KafkaClientError, UnknownTopicError } from '../../errors.ts';
 import type { ConsumedRecord, PartitionReader } from '../types.ts';
-import { baseOptions, probe, type ResolvedOptions } from './common.ts';
+import { baseOptions, probe, topicMetadata, type ResolvedOptions } from './common.ts';
 import { mapError } from './errors.ts';
 
 /** Batch attribute bit of transaction markers (commit/abort), which carry no user record. */
@@ -39,10 +39,10 @@ export class PlatformaticReader implements PartitionReader {
     try {
       // fetch() resolves topic ids through the topics the consumer tracks.
       this.#consumer.topics.track(topic);
-      const metadata = await this.#consumer.metadata({ topics: [topic] });
-      const topicMetadata = metadata.topics.get(topic);
-      if (!topicMetadata) throw new UnknownTopicError(topic, { operation: 'read', client: 'platformatic' });
-      const partitionMetadata = topicMetadata.partitions[partition];
+      const metadata = await topicMetadata(this.#consumer, [topic]);
+      const topicInfo = metadata.topics.get(topic);
+      if (!topicInfo) throw new UnknownTopicError(topic, { operation: 'read', client: 'platformatic' });
+      const partitionMetadata = topicInfo.partitions[partition];
       if (!partitionMetadata) {
         throw new InvalidInputError('partition', `topic ${topic} has no partition ${partition}`, { topic, partition });
       }
@@ -62,7 +62,7 @@ export class PlatformaticReader implements PartitionReader {
           maxWaitTime: 200,
           topics: [
             {
-              topicId: topicMetadata.id,
+              topicId: topicInfo.id,
               partitions: [
                 {
                   partition,

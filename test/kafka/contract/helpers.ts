@@ -16,6 +16,15 @@ export async function closedPort(): Promise<number> {
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Polls `check` (for conditions that span several consumers) until it holds or time runs out. */
+export async function waitUntil(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
 /** Records everything a consumer delivers; `waitFor` resolves once a condition holds. */
 export class Collector implements ConsumerListener {
   readonly records: ConsumedRecord[] = [];
