@@ -25,7 +25,8 @@ export const BOOTSTRAP_SOURCE = String.raw`(function (cfg) {
   var perf = W.performance;
   var realPerfNow = perf.now.bind(perf);
   var ts = { runId: cfg.runId, current: null, running: null, errors: [], marks: {}, hints: [], pending: [],
-             killed: false, dead: {}, timedOut: {}, stuck: [], loadedAt: 0 };
+             killed: false, dead: {}, timedOut: {}, stuck: [], loadedAt: 0,
+             cookieWrites: 0, cookieStoreUsed: false, storageUsed: false, historyUsed: false, untracked: 0 };
   Object.defineProperty(W, '__tagstream', { value: ts, enumerable: false, configurable: false, writable: false });
 
   function safe(f) { try { f(); } catch (e) { /* a hardened page may refuse; never break the visit */ } }
@@ -226,6 +227,7 @@ export const BOOTSTRAP_SOURCE = String.raw`(function (cfg) {
   W.fetch = function fetch(input, init) {
     var url = input && typeof input === 'object' && 'url' in input ? input.url : input;
     hint(url, 'fetch');
+    if (init && init.keepalive) ts.untracked++;
     var untrack = track('fetch');
     var p;
     try { p = realFetch(input, init); } catch (e) { untrack(); throw e; }
@@ -304,6 +306,26 @@ export const BOOTSTRAP_SOURCE = String.raw`(function (cfg) {
   HTMLFormElement.prototype.submit = function () { formHint(this); return fs.apply(this, arguments); };
   W.addEventListener('submit', function (ev) { formHint(ev.target); }, true);
 
+  // What this visit touched, so the executor reads and wipes only that (each CDP command costs).
+  var cd = Object.getOwnPropertyDescriptor(Document.prototype, 'cookie');
+  if (cd && cd.set) Object.defineProperty(Document.prototype, 'cookie', { configurable: true, enumerable: cd.enumerable, get: cd.get,
+    set: function (v) { ts.cookieWrites++; return cd.set.call(this, v); } });
+  function touch(obj, names, flag) {
+    names.forEach(function (n) {
+      var f = obj && obj[n];
+      if (typeof f === 'function') obj[n] = function () { ts[flag] = true; return f.apply(this, arguments); };
+    });
+  }
+  safe(function () { touch(CookieStore.prototype, ['set', 'delete'], 'cookieStoreUsed'); });
+  safe(function () { touch(IDBFactory.prototype, ['open', 'deleteDatabase'], 'storageUsed'); });
+  safe(function () { touch(CacheStorage.prototype, ['open', 'delete'], 'storageUsed'); });
+  safe(function () { touch(History.prototype, ['pushState', 'replaceState'], 'historyUsed'); });
+  W.addEventListener('hashchange', function () { ts.historyUsed = true; }, true);
+  if (sb) {
+    var sb2 = Navigator.prototype.sendBeacon;
+    Navigator.prototype.sendBeacon = function sendBeacon() { ts.untracked++; return sb2.apply(this, arguments); };
+  }
+
   // --- errors: uncaught exceptions and scripts that failed to load
   W.addEventListener('error', function (ev) {
     var t = ev.target;
@@ -372,12 +394,25 @@ export const BOOTSTRAP_SOURCE = String.raw`(function (cfg) {
     safe(function () { D.dispatchEvent(new Event('visibilitychange', { bubbles: true })); });
     safe(function () { W.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: false })); });
     safe(function () { W.dispatchEvent(new Event('unload')); });
-    return ts.settle(cfg.hideQuietMs, elapsed() + cfg.hideQuietMs + 1, wallMs).then(function () { return ts.barrier(); });
+    var hintsBefore = ts.hints.length;
+    return ts.settle(cfg.hideQuietMs, elapsed() + cfg.hideQuietMs + 1, wallMs).then(function () {
+      // Beacons have no completion the page can wait for, and the hide phase may send: then
+      // the barrier makes sure the interceptor has seen them.
+      if (ts.untracked > 0 || ts.hints.length > hintsBefore) return ts.barrier();
+      return false;
+    });
   };
   // A request the executor recognises: once it is answered, every request issued before it
   // has reached the interceptor too.
   ts.barrier = function () {
     return realFetch(cfg.barrierUrl, { method: 'POST', body: '', cache: 'no-store' }).then(function () { return true; }, function () { return false; });
+  };
+  // The common case in one CDP round trip; the executor falls back to the separate steps
+  // when it had to terminate a script.
+  ts.runAll = function (quietMs, maxMs, wallMs, hideWallMs) {
+    return ts.loaded().then(function () { return ts.settle(quietMs, maxMs, wallMs); })
+      .then(function () { return ts.hide(hideWallMs); })
+      .then(function () { return ts.collect(); });
   };
   ts.collect = function () {
     var ls = {};
@@ -385,7 +420,8 @@ export const BOOTSTRAP_SOURCE = String.raw`(function (cfg) {
       for (var i = 0; i < W.localStorage.length; i++) { var k = W.localStorage.key(i); ls[k] = W.localStorage.getItem(k); }
     });
     var out = { origin: location.origin, localStorage: ls, errors: ts.errors, marks: ts.marks, hints: ts.hints,
-                timedOut: ts.timedOut, loadedAt: ts.loadedAt };
+                timedOut: ts.timedOut, loadedAt: ts.loadedAt, cookieWrites: ts.cookieWrites,
+                cookieStoreUsed: ts.cookieStoreUsed, storageUsed: ts.storageUsed, historyUsed: ts.historyUsed };
     // Nothing of this visitor may run or write after this point (the tab is reused).
     ts.killed = true; timers.clear();
     safe(function () { W.localStorage.clear(); });

@@ -74,6 +74,10 @@ interface PageReport {
   hints: Hint[];
   timedOut: Record<string, boolean>;
   loadedAt: number;
+  cookieWrites: number;
+  cookieStoreUsed: boolean;
+  storageUsed: boolean;
+  historyUsed: boolean;
 }
 
 class Timeout extends Error {}
@@ -415,7 +419,7 @@ export async function runOnSlot(
     const sleep = (ms: number) => new Promise<'sleep'>((r) => setTimeout(() => r('sleep'), Math.max(1, ms)));
     let blocked = false;
     for (;;) {
-      const first = await Promise.race([step.then((v) => ({ v })), sleep(Math.min(100, until - Date.now())), slot.lost]);
+      const first = await Promise.race([step.then((v) => ({ v })), sleep(Math.min(300, until - Date.now())), slot.lost]);
       if (first !== 'sleep') return first.v;
       if (Date.now() >= until) break;
       const ping = send.send('Runtime.evaluate', { expression: '1', returnByValue: true }).then(() => 'pong' as const);
@@ -488,42 +492,66 @@ export async function runOnSlot(
   const deadline = t0 + maxTimeout;
   const left = (min: number): number => Math.max(min, deadline - Date.now());
 
-  // 1. the document's load (partner html runs while it parses)
-  const isStale = (v: unknown) => v === 'stale';
-  const loadedExpr = `(function(){var t=window.__tagstream;if(!t||t.runId!==${JSON.stringify(runId)})return 'stale';return t.loaded().then(function(){return 'ok'})})()`;
+  const quiet = Math.min(settings.quietWindowMs, maxTimeout);
+  const isTerminated = (v: unknown) => typeof v === 'object' && v !== null && 'terminated' in v;
+  let report: PageReport | null = null;
+  // Fast path, one round trip: load, page time until quiet, hide/pagehide, collect.
+  const runAllExpr = (wall: number) =>
+    `(function(){var t=window.__tagstream;if(!t||t.runId!==${JSON.stringify(runId)})return 'stale';` +
+    `return t.runAll(${quiet}, ${maxTimeout}, ${Math.max(50, wall - 100)}, 800)})()`;
+  let needSteps = false;
   for (let i = 0; !hung && !nav.errorText; i++) {
-    const v = await evaluate(loadedExpr, left(500));
-    if (!isStale(v)) {
-      if (typeof v === 'object' && v !== null && 'terminated' in v && terminations < 4) continue;
+    const wall = left(500);
+    const v = await evaluate(runAllExpr(wall), wall + 1500);
+    if (typeof v === 'string' && v !== 'stale') {
+      report = JSON.parse(v) as PageReport;
+      break;
+    }
+    if (v !== 'stale') {
+      // A script was terminated (the promise chain died with it) or the page is slow.
+      needSteps = true;
       break;
     }
     if (Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 2));
   }
-  // 2. page time until quiet (bounded by the largest timeoutMs, in page time)
-  for (let i = 0; !hung && !nav.errorText && i < 4; i++) {
-    const wall = left(300);
-    const v = await evaluate(
-      `window.__tagstream.settle(${Math.min(settings.quietWindowMs, maxTimeout)}, ${maxTimeout}, ${Math.max(50, wall - 100)})`,
-      wall,
-    );
-    if (typeof v === 'object' && v !== null && 'terminated' in v) continue;
-    break;
+  if (needSteps && !hung) {
+    // 1. the document's load (partner html runs while it parses)
+    for (let i = 0; !hung && i < 4; i++) {
+      const v = await evaluate('window.__tagstream.loaded()', left(500));
+      if (isTerminated(v)) continue;
+      break;
+    }
+    // 2. page time until quiet (bounded by the largest timeoutMs, in page time)
+    for (let i = 0; !hung && i < 4; i++) {
+      const wall = left(300);
+      const v = await evaluate(`window.__tagstream.settle(${quiet}, ${maxTimeout}, ${Math.max(50, wall - 100)})`, wall);
+      if (isTerminated(v)) continue;
+      break;
+    }
+    // 3. the tab closes: visibilitychange + pagehide, what they send, and the barrier
+    if (!hung) await evaluate('window.__tagstream.hide(800)', 1500);
+    // 4. collect what the page kept
+    if (!hung) {
+      const v = await evaluate('window.__tagstream.collect()', 1500);
+      if (typeof v === 'string') report = JSON.parse(v) as PageReport;
+    }
   }
-  // 3. the tab closes: visibilitychange + pagehide, what they send, and the barrier
-  if (!hung && !nav.errorText) await evaluate('window.__tagstream.hide(800)', 1500);
   // allowHosts loads still in flight are not waited for beyond this point
   for (let i = 0; inflightLoads > 0 && i < 50; i++) await new Promise((r) => setTimeout(r, 2));
 
-  // 4. collect what the page kept
-  let report: PageReport | null = null;
-  if (!hung && !nav.errorText) {
-    const v = await evaluate('window.__tagstream.collect()', 1500);
-    if (typeof v === 'string') report = JSON.parse(v) as PageReport;
-  }
   slot.handler = null;
   let cookies: JarCookie[] = jar.cookies;
-  if (!hung) {
+  // Cookies can only have changed through document.cookie, the CookieStore API, a configured
+  // response header or a loaded frame; otherwise the jar's cookies stand as they came in.
+  const cookiesMayChange =
+    !report ||
+    report.cookieWrites > 0 ||
+    report.cookieStoreUsed ||
+    frameOrigins.size > 1 ||
+    active.some((p) => p.responses.some((r) => Object.keys(r.headers ?? {}).some((h) => h.toLowerCase() === 'set-cookie')));
+  const cookiesInBrowser = jar.cookies.length > 0 || cookiesMayChange;
+  if (!hung && cookiesMayChange) {
     const got = await withTimeout(
       slot.browserSession.send('Storage.getCookies', { browserContextId: slot.browserContextId }),
       5000,
@@ -603,15 +631,17 @@ export async function runOnSlot(
 
   const cleanup = async (): Promise<void> => {
     if (slot.dirty) return; // the tab is discarded anyway
-    await withTimeout(
-      Promise.all([
-        slot.browserSession.send('Storage.clearCookies', { browserContextId: slot.browserContextId }),
-        ...[...frameOrigins].map((origin) => send.send('Storage.clearDataForOrigin', { origin, storageTypes: 'all' })),
-        send.send('Page.resetNavigationHistory'),
-      ]),
-      5000,
-      slot.lost,
-    );
+    // localStorage, sessionStorage and window.name were cleared in the page by collect() and are
+    // cleared again by the next visitor's bootstrap; the rest is wiped here, only if touched.
+    const jobs: Promise<unknown>[] = [];
+    if (cookiesInBrowser) jobs.push(slot.browserSession.send('Storage.clearCookies', { browserContextId: slot.browserContextId }));
+    if (!report || report.storageUsed || frameOrigins.size > 1) {
+      for (const origin of frameOrigins) jobs.push(send.send('Storage.clearDataForOrigin', { origin, storageTypes: 'all' }));
+    }
+    // Frames navigated after their insertion add entries to the tab's history too.
+    const historyMayChange = !report || report.historyUsed || frameOrigins.size > 1 || captured.some((c) => c.transport === 'iframe' || c.transport === 'form');
+    if (historyMayChange) jobs.push(send.send('Page.resetNavigationHistory'));
+    if (jobs.length > 0) await withTimeout(Promise.all(jobs), 5000, slot.lost);
   };
   return { result, cleanup };
 }
