@@ -311,6 +311,29 @@ for (const target of targets) {
       }
     });
 
+    it('keeps its membership while onRecords runs longer than the session timeout', async function () {
+      this.timeout(90_000);
+      const topic = await newTopic(1);
+      const sessionTimeoutMs = 6_000; // the broker's group.min.session.timeout.ms default
+      let slow = true;
+      const collector = new Collector(async () => {
+        if (slow) {
+          slow = false;
+          await sleep(sessionTimeoutMs + 2_000);
+        }
+      });
+      const c = newConsumer({ topics: [topic], sessionTimeoutMs, heartbeatIntervalMs: 1_000 });
+      await c.start(collector);
+      await producer.send([{ topic, key: null, value: 'slow', partition: 0 }]);
+      await collector.waitForCount(1, WAIT_MS);
+      await waitUntil(() => !slow, WAIT_MS, 'slow batch started');
+      await producer.send([{ topic, key: null, value: 'next', partition: 0 }]);
+      await collector.waitForCount(2, sessionTimeoutMs + WAIT_MS);
+      await c.commit([{ topic, partition: 0, offset: 2 }]); // fails if the member was evicted
+      expect(collector.revoked, 'no partition was taken away').to.deep.equal([]);
+      expect(collector.values()).to.deep.equal(['slow', 'next']);
+    });
+
     it('rejects an unknown topic with UnknownTopicError in bounded time', async () => {
       const missing = uniqueTopic('contract-missing');
       const started = Date.now();

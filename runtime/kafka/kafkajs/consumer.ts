@@ -43,8 +43,8 @@ export class KafkajsConsumer implements KafkaConsumer {
   #assignment: TopicPartition[] = [];
   readonly #assigned = new Set<string>();
   #chain: Promise<void> = Promise.resolve();
-  /** Pause requests made before run() (kafkajs rejects pause() until the consumer runs). */
-  readonly #pendingPause: (readonly TopicPartition[] | undefined)[] = [];
+  /** pause/resume calls made before run() (kafkajs rejects them until the consumer runs), replayed in order. */
+  readonly #pending: { op: 'pause' | 'resume'; partitions: readonly TopicPartition[] | undefined }[] = [];
   #closed: Promise<void> | undefined;
 
   constructor(kafka: Kafka, options: ResolvedOptions, groupOptions: GroupConsumerOptions) {
@@ -92,7 +92,7 @@ export class KafkajsConsumer implements KafkaConsumer {
         eachBatch: (payload) => this.#onBatch(payload),
       });
       this.#running = true;
-      for (const request of this.#pendingPause.splice(0)) this.pause(request);
+      for (const { op, partitions } of this.#pending.splice(0)) this[op](partitions);
       await firstJoin;
     } catch (error) {
       await this.#consumer.disconnect().catch(() => undefined);
@@ -115,7 +115,7 @@ export class KafkajsConsumer implements KafkaConsumer {
 
   pause(partitions?: readonly TopicPartition[]): void {
     if (!this.#running) {
-      this.#pendingPause.push(partitions);
+      this.#pending.push({ op: 'pause', partitions });
       return;
     }
     this.#consumer.pause(this.#toTopicPartitions(partitions));
@@ -123,7 +123,7 @@ export class KafkajsConsumer implements KafkaConsumer {
 
   resume(partitions?: readonly TopicPartition[]): void {
     if (!this.#running) {
-      if (partitions === undefined) this.#pendingPause.length = 0;
+      this.#pending.push({ op: 'resume', partitions });
       return;
     }
     this.#consumer.resume(this.#toTopicPartitions(partitions));
