@@ -177,6 +177,8 @@ export function synthesizeDocument(
     `<!DOCTYPE html><html lang="${lang}"><head><meta charset="utf-8">` +
     // Sites declare a device-width viewport; without it a mobile visitor's innerWidth would be 980.
     `<meta name="viewport" content="width=device-width, initial-scale=1"><title>${title}</title>` +
+    // No favicon request (new headless asks for one): it is the browser's, not a tag's.
+    `<link rel="icon" href="data:,">` +
     `<script>${BOOTSTRAP_SOURCE}(${jsonForScript(bootstrapConfig)})</script></head><body>\n${body}</body></html>`
   );
 }
