@@ -17,3 +17,4 @@ export { RecordFailedError, RestoreFailedError, RunnerStateError } from './error
 export { KeyScheduler, type KeyedJob } from './key-scheduler.ts';
 export { OffsetTracker } from './offset-tracker.ts';
 export { RunnerMetrics } from './metrics.ts';
+export { onShutdownSignals, type ShutdownOptions } from './shutdown.ts';

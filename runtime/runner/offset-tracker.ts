@@ -14,10 +14,12 @@ export class OffsetTracker {
   readonly #done = new Set<number>();
   /** Offset after the last tracked record; -1 before the first. */
   #next = -1;
+  #first = -1;
 
   /** Registers a record as taken. Offsets must increase; a repeated or older offset is refused (false). */
   track(offset: number): boolean {
     if (offset < this.#next) return false;
+    if (this.#first < 0) this.#first = offset;
     this.#pending.push(offset);
     this.#next = offset + 1;
     return true;
@@ -43,6 +45,11 @@ export class OffsetTracker {
   watermark(): number | undefined {
     if (this.#next < 0) return undefined;
     return this.#head < this.#pending.length ? (this.#pending[this.#head] as number) : this.#next;
+  }
+
+  /** The first offset ever tracked (-1 before any): a watermark equal to it means no progress. */
+  get first(): number {
+    return this.#first;
   }
 
   /** Offset after the last tracked record (-1 before any): records below it were already taken. */

@@ -612,7 +612,9 @@ export class StreamRunner {
     const committing: Array<[PartitionTask, number]> = [];
     for (const task of tasks) {
       const watermark = task.tracker.watermark();
-      if (watermark === undefined || watermark <= task.committed) continue;
+      // Nothing finished yet (watermark = where we started): committing it tells the group nothing,
+      // and after a non-awaited revoke it could move the new owner's commit backwards.
+      if (watermark === undefined || watermark <= task.committed || watermark <= task.tracker.first) continue;
       offsets.push({ topic: this.topic, partition: task.partition, offset: watermark });
       committing.push([task, watermark]);
     }
