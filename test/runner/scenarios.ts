@@ -272,6 +272,69 @@ export function defineRunnerScenarios(makeEnv: () => Promise<RunnerTestEnv>, sce
     await producer.close();
   });
 
+  it('scale 1 → 2 → 1 while events flow: every event yields its output, restores precede processing', async function () {
+    this.timeout(90_000);
+    const source = env.topic('scale');
+    const cookies = env.topic('scale-cookies');
+    const out = env.topic('scale-out');
+    const groupId = env.topic('g-scale');
+    await env.createTopics([
+      { name: source, partitions: 4 },
+      { name: cookies, partitions: 4, configs: { 'cleanup.policy': 'compact' } },
+      { name: out, partitions: 4 },
+    ]);
+    const producer = await client.producer();
+    const seen = new Map<number, number>();
+    const violations: string[] = [];
+    const member = (): { r: StreamRunner; changelog: MapChangelog } => {
+      const changelog = new MapChangelog(cookies);
+      const r = runner({
+        groupId,
+        topic: source,
+        changelog,
+        concurrency: 4,
+        maxBuffered: 32,
+        revokeTimeoutMs: 5000,
+        handler: async (record) => {
+          if (!changelog.stores.has(record.partition)) violations.push(`p${record.partition}@${record.offset} before its restore`);
+          const { seq } = parseEvent(record);
+          seen.set(seq, (seen.get(seq) ?? 0) + 1);
+          await sleep(3);
+          return [{ topic: out, key: record.key, value: record.value }];
+        },
+      });
+      return { r, changelog };
+    };
+    const a = member();
+    await a.r.start();
+    const total = 240;
+    const b = member();
+    let sent = 0;
+    for (let i = 0; sent < total && i < 100; i += 1) {
+      const batch = [];
+      for (let j = 0; j < 10 && sent < total; j += 1, sent += 1) batch.push(eventRecord(source, `u${sent % 30}`, sent));
+      await producer.send(batch);
+      if (sent === 80) await b.r.start();
+      if (sent === 160) await a.r.stop(5000);
+      await sleep(30);
+    }
+    await waitFor('every event processed', () => seen.size === total, 60_000, 50);
+    expect(violations).to.deep.equal([]);
+    // The survivor owns everything and has exactly those stores open.
+    await waitFor('the survivor owns all partitions', () => b.r.status().partitions.filter((p) => p.state === 'active').length === 4, 30_000);
+    expect(b.changelog.open()).to.deep.equal([0, 1, 2, 3]);
+    await waitFor('outputs acknowledged', () => b.r.status().inFlight + b.r.status().buffered === 0, 10_000);
+    const outputs = await readAll(client, out, 4);
+    const outSeqs = new Set(outputs.map((o) => parseEvent(o).seq));
+    expect(outSeqs.size, 'no event lost').to.equal(total);
+    const duplicates = [...seen.values()].reduce((n, c) => n + c - 1, 0);
+    const awaited = env.name === 'embedded';
+    if (awaited) expect(duplicates, 'awaited revoke: no duplicates').to.equal(0);
+    else expect(duplicates, 'duplicates only from work in flight at a rebalance').to.be.lessThan(total / 2);
+    this.test!.title += ` [${duplicates} duplicates]`;
+    await producer.close();
+  });
+
   it('fails at start with TopologyMismatchError when source and changelog partition counts differ, or the changelog is not compacted', async function () {
     this.timeout(30_000);
     const source = env.topic('mm');
