@@ -20,6 +20,8 @@ export {
   entryMatch,
 } from './egress.ts';
 export type { EgressOptions, PolicyEntry, PolicyKind } from './egress.ts';
+export { executorMetrics } from './metrics.ts';
+export type { ExecutorMetrics } from './metrics.ts';
 export { BrowserCrashedError, ExecutorFailedError, ExecutorUnavailableError } from './errors.ts';
 export { deriveUserAgentData, acceptLanguage, emulationFor } from './emulation.ts';
 export {

@@ -19,6 +19,7 @@ import { BOOTSTRAP_SOURCE } from './bootstrap.ts';
 import { emulationFor } from './emulation.ts';
 import { EgressDeniedError, matchPolicy, type PolicyEntry } from './egress.ts';
 import type { ScriptCache } from './script-cache.ts';
+import { executorMetrics } from './metrics.ts';
 import {
   consentGranted,
   type CapturedRequest,
@@ -442,6 +443,7 @@ export async function runOnSlot(
       }
     }
     terminations++;
+    executorMetrics().terminations.inc();
     slot.dirty = true;
     const terminateAt = Date.now();
     try {

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import puppeteer, { type Browser, type CDPSession, type Protocol } from 'puppeteer-core';
 import { createLogger, type Logger } from '../../runtime/log.ts';
 import { BrowserCrashedError, ExecutorFailedError, ExecutorUnavailableError } from './errors.ts';
+import { executorMetrics } from './metrics.ts';
 import { runOnSlot, type Slot } from './page-run.ts';
 import { ScriptCache, type ScriptCacheOptions } from './script-cache.ts';
 import {
@@ -224,6 +225,8 @@ export class Executor {
       // Nothing to run: no tab, no change to the jar.
       return { requests: [], jar: j, trackers: ps.map((p) => ({ partner: p.id, status: 'skipped', durationMs: 0, error: null })) };
     }
+    const m = executorMetrics();
+    const endTimer = m.duration.startTimer();
     let lastErr: unknown;
     for (let attempt = 0; attempt < 2; attempt++) {
       const slot = await this.#acquire();
@@ -236,6 +239,10 @@ export class Executor {
           logger: this.#log,
         });
         this.#stats.executed++;
+        endTimer();
+        m.events.inc({ result: attempt === 0 ? 'ok' : 'retried' });
+        for (const t of result.trackers) m.outcomes.inc({ partner: t.partner, status: t.status });
+        for (const q of result.requests) m.captured.inc({ partner: q.partner ?? '' });
         // The caller gets the result now; the tab is wiped before anyone else gets it.
         cleanup().then(
           () => this.#release(slot),
@@ -260,6 +267,7 @@ export class Executor {
       }
     }
     if (this.#closed) throw new ExecutorUnavailableError('executor closed');
+    m.events.inc({ result: 'failed' });
     throw new ExecutorFailedError(
       `executing event ${ev.eventId} failed after a retry: ${lastErr instanceof Error ? lastErr.message : String(lastErr)}`,
       { eventId: ev.eventId },
@@ -299,6 +307,7 @@ export class Executor {
       return;
     }
     this.#stats.pagesRecycled++;
+    executorMetrics().pagesRecycled.inc();
     slot.owner.slots.delete(slot);
     const owner = slot.owner;
     slot.fail(new BrowserCrashedError('tab recycled'));
@@ -362,6 +371,7 @@ export class Executor {
     for (let i = this.#idle.length - 1; i >= 0; i--) if (this.#idle[i]?.owner === handle) this.#idle.splice(i, 1);
     if (this.#closed) return;
     this.#stats.browsersReplaced++;
+    executorMetrics().browsersReplaced.inc();
     this.#log.error({ browser: handle.id }, 'browser lost; replacing it');
     handle.browser.process()?.kill('SIGKILL');
     this.#launch().catch((err: unknown) => this.#log.error({ err: String(err) }, 'relaunching a browser failed'));

@@ -142,6 +142,11 @@ describe('executor egress policy (in the browser)', function () {
       var i = new Image(); i.src = 'file:///etc/hostname';
       var fr = document.createElement('iframe'); fr.src = 'file:///etc/passwd'; document.body.appendChild(fr);
       try { window.open('http://127.0.0.1:${port}/popup'); } catch (e) {}
+      var a = document.createElement('a'); a.href = 'http://127.0.0.1:${port}/popup-link'; a.target = '_blank';
+      document.body.appendChild(a); a.click();
+      var l = document.createElement('link'); l.rel = 'preconnect'; l.href = 'http://127.0.0.1:${port}'; document.head.appendChild(l);
+      try { new WebSocket('ws://127.0.0.1:${port}/ws'); } catch (e) {}
+      new Worker(URL.createObjectURL(new Blob(["fetch('http://127.0.0.1:${port}/from-worker')"], { type: 'text/javascript' })));
     </script>`;
     // The partner even lists the targets in allowHosts: the policy must still refuse to load them.
     const allowHosts = [`127.0.0.1:${port}`, `anything.localhost:${port}`, `localhost:${port}`, ...(listener6 ? [`[::1]:${port6}`] : [])];
@@ -150,6 +155,7 @@ describe('executor egress policy (in the browser)', function () {
     expect(seen).to.deep.equal([]);
     // fetch/img/script to an allowHost are loads (GET) and were refused; the POSTs are captured, never sent.
     const captured = r.requests.map((q) => `${q.method} ${q.url}`);
+    // GETs to an allowHost (a worker's included) are loads, refused by the policy.
     expect(captured.filter((c) => c.startsWith('GET'))).to.deep.equal([]);
     expect(captured.filter((c) => c.startsWith('POST')).length).to.equal(targets.length);
     expect(r.requests.some((q) => q.url.startsWith('file:'))).to.equal(false);
