@@ -56,7 +56,8 @@ export class KafkajsConsumer implements KafkaConsumer {
       groupId: groupOptions.groupId,
       allowAutoTopicCreation: false,
       maxWaitTimeInMs: 500,
-      retry: { ...RETRY, restartOnFailure: async () => false },
+      // kafkajs restarts a member that crashed on a retriable error (broker restart) by itself.
+      retry: RETRY,
       ...(groupOptions.sessionTimeoutMs !== undefined ? { sessionTimeout: groupOptions.sessionTimeoutMs } : {}),
       ...(groupOptions.heartbeatIntervalMs !== undefined ? { heartbeatInterval: groupOptions.heartbeatIntervalMs } : {}),
       ...(groupOptions.rebalanceTimeoutMs !== undefined ? { rebalanceTimeout: groupOptions.rebalanceTimeoutMs } : {}),
