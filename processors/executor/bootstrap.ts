@@ -73,8 +73,18 @@ export const BOOTSTRAP_SOURCE = String.raw`(function (cfg) {
     }
     return null;
   }
+  // Who is calling: the partner script on the stack first (an async script may run while the
+  // parser is in another partner's section), then the running script element, then the timer
+  // or section being run.
   function context() {
-    return ts.current || (ts.running && ts.running.ctx) || partnerOfStack();
+    var s = partnerOfStack();
+    if (s) return s;
+    var cs = D.currentScript;
+    if (cs) {
+      if (cs.__tsPartner) return cs.__tsPartner;
+      if (cs.src) { var p = partnerOfUrl(cs.src); if (p) return p; }
+    }
+    return (ts.running && ts.running.ctx) || ts.current;
   }
   ts.context = context;
   function hint(url, transport) {

@@ -90,6 +90,11 @@ export class ScriptCache {
   readonly #log: Logger | undefined;
   stats = { hits: 0, misses: 0, revalidated: 0, changed: 0 };
 
+  /** How long a body is served without revalidation. */
+  get ttlMs(): number {
+    return this.#ttlMs;
+  }
+
   constructor(opts: ScriptCacheOptions) {
     this.#ttlMs = opts.ttlMs ?? 5 * 60_000;
     this.#maxEntries = opts.maxEntries ?? 500;
