@@ -137,6 +137,8 @@ class PartitionTask {
   committed = -1;
   restore: RestoreProgress | undefined;
   reader: PartitionReader | undefined;
+  /** Settles when the restore (and activation) is over, whatever its outcome. */
+  restored: Promise<void> = Promise.resolve();
 
   constructor(readonly partition: number, state: PartitionState) {
     this.state = state;
@@ -265,6 +267,7 @@ export class StreamRunner {
       for (const task of this.#tasks.values()) task.abort.abort();
       await this.#release();
       this.#state = 'stopped';
+      this.#syncGauges(0, 0);
       this.#resolveClosed();
     })();
     return this.#stopping;
@@ -406,7 +409,7 @@ export class StreamRunner {
     this.#pausedParts.delete(partition); // a fresh assignment is unpaused in every client
     this.metrics.rebalances.inc({ group: this.groupId, kind: 'assigned' });
     this.#log.info({ groupId: this.groupId, partition }, 'partition assigned');
-    void this.#restore(task).catch((error: unknown) => {
+    task.restored = this.#restore(task).catch((error: unknown) => {
       if (task.abort.signal.aborted) return;
       const topic = this.#options.changelog?.topic ?? this.topic;
       this.#fail(new RestoreFailedError(topic, partition, { cause: error }));
@@ -504,6 +507,8 @@ export class StreamRunner {
       if (!drained) this.#log.warn({ groupId: this.groupId, partitions: [...partitions], timeoutMs }, 'in-flight records did not finish in time; abandoning them (they will be processed again)');
       for (const task of tasks) task.abort.abort();
       await this.#commit(tasks);
+      // An aborted restore may still be unwinding in the state module: close after it settled.
+      await within(Promise.all(tasks.map((t) => t.restored)), timeoutMs);
       for (const task of tasks) {
         await this.#closeState(task.partition);
         if (this.#tasks.get(task.partition) === task) this.#tasks.delete(task.partition);
@@ -687,8 +692,8 @@ export class StreamRunner {
   /** Gauges move by deltas so that runners sharing a registry add up. */
   #syncGauges(inFlight: number, buffered: number): void {
     const group = { group: this.groupId };
-    const paused = this.#state === 'stopped' ? 0 : this.#pausedPartitionList().length;
-    const next = { inFlight: this.#state === 'stopped' ? 0 : inFlight, buffered: this.#state === 'stopped' ? 0 : buffered, paused };
+    const over = this.#state === 'stopped' || this.#state === 'failed';
+    const next = over ? { inFlight: 0, buffered: 0, paused: 0 } : { inFlight, buffered, paused: this.#pausedPartitionList().length };
     if (next.inFlight !== this.#reported.inFlight) this.metrics.inFlight.inc(group, next.inFlight - this.#reported.inFlight);
     if (next.buffered !== this.#reported.buffered) this.metrics.buffered.inc(group, next.buffered - this.#reported.buffered);
     if (next.paused !== this.#reported.paused) this.metrics.pausedPartitions.inc(group, next.paused - this.#reported.paused);
@@ -732,7 +737,11 @@ export class StreamRunner {
     for (const task of tasks) task.abort.abort();
     await this.#commit(tasks.filter((t) => t.state === 'active'));
     await Promise.allSettled([...this.#closing.values()]);
-    for (const task of tasks) if (task.state !== 'revoking') await this.#closeState(task.partition);
+    await within(Promise.all(tasks.map((t) => t.restored)), Math.max(timeoutMs, 1000));
+    for (const task of tasks) {
+      if (task.state !== 'revoking') await this.#closeState(task.partition);
+      if (task.restore) this.metrics.restoreRemaining.remove({ group: this.groupId, topic: task.restore.topic, partition: String(task.partition) });
+    }
     this.#tasks.clear();
     await this.#release();
     this.#log.info({ groupId: this.groupId, drained, processed: this.#processed }, 'runner stopped');

@@ -63,6 +63,7 @@ export class MapChangelog implements ChangelogBinding {
       }
     });
     if (this.restoreDelayMs > 0) await sleep(this.restoreDelayMs, undefined, { signal }).catch(() => undefined);
+    if (signal.aborted) return; // revoked meanwhile: the store is not opened
     this.stores.set(partition, store);
     this.restored.push(partition);
   }

@@ -291,6 +291,44 @@ describe('runner: behaviour on the embedded client', () => {
     expect(runs.size).to.equal(total);
   });
 
+  it('a partition revoked while restoring: the restore is aborted, nothing of it is processed, its state is closed after', async () => {
+    const source = name('revrestore');
+    const cookies = name('revrestore-cookies');
+    const groupId = name('g');
+    broker.createTopics([
+      { name: source, partitions: 4 },
+      { name: cookies, partitions: 4, configs: { 'cleanup.policy': 'compact' } },
+    ]);
+    const producer = await client.producer();
+    await producer.send(Array.from({ length: 40 }, (_, i) => eventRecord(source, `u${i % 8}`, i)));
+    const processedBy = (changelog: MapChangelog, out: Set<number>): StreamRunner =>
+      runner({
+        groupId,
+        topic: source,
+        changelog,
+        handler: (record) => {
+          out.add(record.partition);
+        },
+      });
+    const slow = new MapChangelog(cookies);
+    slow.restoreDelayMs = 60_000; // only an abort ends it
+    const done1 = new Set<number>();
+    const first = processedBy(slow, done1);
+    await first.start();
+    await waitFor('first member restoring 4 partitions', () => first.restoreProgress().length === 4, 5000, 5);
+    const fast = new MapChangelog(cookies);
+    const done2 = new Set<number>();
+    const second = processedBy(fast, done2);
+    await second.start();
+    await waitFor('second member processed its partitions', () => done2.size === second.status().partitions.length && done2.size > 0, 5000);
+    const moved = second.status().partitions.map((p) => p.partition);
+    await waitFor('first member closed the moved partitions', () => moved.every((p) => slow.closed.includes(p)), 5000);
+    expect(done1.size, 'the first member processed nothing: its restores never ended').to.equal(0);
+    expect(slow.open()).to.deep.equal([]);
+    expect(sorted(first.status().partitions.map((p) => p.partition))).to.deep.equal(sorted([0, 1, 2, 3].filter((p) => !moved.includes(p))));
+    expect(first.status().partitions.every((p) => p.state === 'restoring')).to.equal(true);
+  });
+
   it('stop() drains in-flight work, commits, closes the states and leaves; a hung step is abandoned at the timeout', async () => {
     const source = name('stop');
     const cookies = name('stop-cookies');
