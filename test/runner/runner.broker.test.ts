@@ -2,10 +2,14 @@
  * Runner scenarios against the real Kafka broker of the mocha root hook. Adapter: platformatic by
  * default; RUNNER_TEST_CLIENT=kafkajs runs the same scenarios on kafkajs.
  */
+import { expect } from 'chai';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Registry } from 'prom-client';
 import { createKafkaClient } from '../../runtime/kafka/index.ts';
+import { StreamRunner } from '../../runtime/runner/index.ts';
 import type { KafkaClient } from '../../runtime/kafka/types.ts';
 import { realBroker, uniqueTopic } from '../helpers/kafka.ts';
-import type { RunnerTestEnv } from './helpers.ts';
+import { eventRecord, waitFor, type RunnerTestEnv } from './helpers.ts';
 import { defineRunnerScenarios } from './scenarios.ts';
 
 const kind = process.env.RUNNER_TEST_CLIENT === 'kafkajs' ? 'kafkajs' : 'platformatic';
@@ -46,4 +50,36 @@ function brokerEnv(): RunnerTestEnv {
 
 describe(`runner (real broker, ${kind} client)`, () => {
   defineRunnerScenarios(() => Promise.resolve(brokerEnv()), { slowEvents: 120, maxBatch: 40 });
+
+  it('a step longer than the session timeout costs no membership (heartbeats go on)', async function () {
+    this.timeout(60_000);
+    const env = brokerEnv();
+    const source = env.topic('long');
+    await env.createTopics([{ name: source, partitions: 2 }]);
+    const client = env.client();
+    const producer = await client.producer();
+    await producer.send([eventRecord(source, 'a', 0), eventRecord(source, 'b', 1), eventRecord(source, 'a', 2)]);
+    const registry = new Registry();
+    const r = new StreamRunner({
+      client,
+      registry,
+      groupId: env.topic('g-long'),
+      topic: source,
+      concurrency: 2,
+      sessionTimeoutMs: 6000, // the broker's group.min.session.timeout.ms
+      heartbeatIntervalMs: 1000,
+      handler: () => sleep(7000),
+    });
+    try {
+      await r.start();
+      await waitFor('3 records processed', () => r.status().processed === 3, 40_000, 100);
+      const rebalanced = await registry.getSingleMetricAsString('tagstream_runner_partitions_rebalanced_total');
+      expect(rebalanced).to.not.match(/kind="revoked"/);
+      expect(r.status().partitions.map((p) => p.partition).sort()).to.deep.equal([0, 1]);
+    } finally {
+      await r.stop(1000);
+      await producer.close();
+      await env.close();
+    }
+  });
 });
