@@ -18,6 +18,8 @@ import {
   type KeyedJob,
   type RunnerOptions,
 } from '../../runtime/runner/index.ts';
+import { InMemoryStoreProvider, changelogRestorer } from '../../state/index.ts';
+import type { ChangelogBinding } from '../../runtime/runner/index.ts';
 import { MapChangelog, eventRecord, parseEvent, sorted, waitFor } from './helpers.ts';
 
 describe('runner: OffsetTracker', () => {
@@ -379,6 +381,51 @@ describe('runner: behaviour on the embedded client', () => {
       const expected = partition !== hung.partition ? end : hung.offset > 0 ? hung.offset : -1;
       expect(offset, `p${partition}`).to.equal(expected);
     }
+  });
+
+  it("plugs in state/'s changelogRestorer: restore before process, and the jar written to the changelog is what the next owner restores", async () => {
+    const source = name('state');
+    const cookies = name('state-cookies');
+    const groupId = name('g');
+    broker.createTopics([
+      { name: source, partitions: 2 },
+      { name: cookies, partitions: 2, configs: { 'cleanup.policy': 'compact' } },
+    ]);
+    const producer = await client.producer();
+    await producer.send([{ topic: cookies, key: 'alice', value: JSON.stringify({ visits: 1 }) }]);
+    await producer.send([eventRecord(source, 'alice', 0), eventRecord(source, 'alice', 1)]);
+    const member = (stores: InMemoryStoreProvider, seen: number[]): StreamRunner => {
+      const changelog: ChangelogBinding = changelogRestorer({ topic: cookies, storeName: 'jars', stores });
+      return runner({
+        groupId,
+        topic: source,
+        changelog,
+        commitIntervalMs: 0,
+        handler: (record) => {
+          const store = stores.store('jars', record.partition);
+          const key = record.key!.toString();
+          const jar = (store.get(key) as { visits: number } | undefined) ?? { visits: 0 };
+          seen.push(jar.visits);
+          const next = { visits: jar.visits + 1 };
+          store.put(key, next); // read-your-writes for the next record of the key
+          return [{ topic: cookies, key, value: JSON.stringify(next), partition: record.partition }];
+        },
+      });
+    };
+    const seen1: number[] = [];
+    const first = member(new InMemoryStoreProvider(), seen1);
+    await first.start();
+    await waitFor('2 processed', () => first.status().processed === 2, 5000);
+    expect(seen1).to.deep.equal([1, 2]);
+    await first.stop(1000);
+    await producer.send([eventRecord(source, 'alice', 2)]);
+    const seen2: number[] = [];
+    const second = member(new InMemoryStoreProvider(), seen2);
+    await second.start();
+    await waitFor('1 processed', () => second.status().processed === 1, 5000);
+    expect(seen2, 'restored from the changelog the first member wrote').to.deep.equal([3]);
+    const restored = second.restoreProgress().find((p) => p.remaining === 0 && p.endOffset === 3);
+    expect(restored, JSON.stringify(second.restoreProgress())).to.not.equal(undefined);
   });
 
   it('exposes its metrics on the registry passed in', async () => {
