@@ -51,7 +51,7 @@ function brokerEnv(): RunnerTestEnv {
 describe(`runner (real broker, ${kind} client)`, () => {
   defineRunnerScenarios(() => Promise.resolve(brokerEnv()), { slowEvents: 120, maxBatch: 40 });
 
-  it('a step longer than the session timeout costs no membership (heartbeats go on)', async function () {
+  it('a step longer than the session timeout, with fetching paused, costs no membership (heartbeats go on)', async function () {
     this.timeout(60_000);
     const env = brokerEnv();
     const source = env.topic('long');
@@ -66,13 +66,19 @@ describe(`runner (real broker, ${kind} client)`, () => {
       groupId: env.topic('g-long'),
       topic: source,
       concurrency: 2,
+      maxBuffered: 2, // fetching stays paused for the whole step: heartbeats must not depend on fetching
       sessionTimeoutMs: 6000, // the broker's group.min.session.timeout.ms
       heartbeatIntervalMs: 1000,
       handler: () => sleep(7000),
     });
     try {
       await r.start();
-      await waitFor('3 records processed', () => r.status().processed === 3, 40_000, 100);
+      let pausedSeen = 0;
+      await waitFor('3 records processed', () => {
+        pausedSeen = Math.max(pausedSeen, r.status().pausedPartitions.length);
+        return r.status().processed === 3;
+      }, 40_000, 100);
+      expect(pausedSeen, 'fetching was paused during the step').to.be.greaterThan(0);
       const rebalanced = await registry.getSingleMetricAsString('tagstream_runner_partitions_rebalanced_total');
       expect(rebalanced).to.not.match(/kind="revoked"/);
       expect(r.status().partitions.map((p) => p.partition).sort()).to.deep.equal([0, 1]);
