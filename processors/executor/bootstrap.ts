@@ -117,9 +117,10 @@ export const BOOTSTRAP_SOURCE = String.raw`(function (cfg) {
     }
     static now() { return Math.floor(now()); }
   };
-  W.Date = new Proxy(FakeDate, { apply: function () { return new RealDate(Math.floor(now())).toString(); } });
+  // cfg.cdpTime: the experimental CDP virtual-time clock drives Date and timers instead.
+  if (!cfg.cdpTime) W.Date = new Proxy(FakeDate, { apply: function () { return new RealDate(Math.floor(now())).toString(); } });
   var perfOrigin = realPerfNow;
-  safe(function () {
+  if (!cfg.cdpTime) safe(function () {
     Object.defineProperty(Performance.prototype, 'now', { configurable: true, writable: true,
       value: function now() { return perfOrigin() + offset; } });
   });
@@ -170,10 +171,12 @@ export const BOOTSTRAP_SOURCE = String.raw`(function (cfg) {
     timers.forEach(function (t) { if (best === null || t.at < best.at) best = t; });
     return best;
   }
-  W.setTimeout = function setTimeout(fn, ms) { return addTimer(fn, ms, Array.prototype.slice.call(arguments, 2), false); };
-  W.setInterval = function setInterval(fn, ms) { return addTimer(fn, ms, Array.prototype.slice.call(arguments, 2), true); };
-  W.clearTimeout = function clearTimeout(id) { timers.delete(id); };
-  W.clearInterval = function clearInterval(id) { timers.delete(id); };
+  if (!cfg.cdpTime) {
+    W.setTimeout = function setTimeout(fn, ms) { return addTimer(fn, ms, Array.prototype.slice.call(arguments, 2), false); };
+    W.setInterval = function setInterval(fn, ms) { return addTimer(fn, ms, Array.prototype.slice.call(arguments, 2), true); };
+    W.clearTimeout = function clearTimeout(id) { timers.delete(id); };
+    W.clearInterval = function clearInterval(id) { timers.delete(id); };
+  }
 
   var mc = new MessageChannel(), tickQueue = [];
   mc.port1.onmessage = function () { var f = tickQueue.shift(); if (f) f(); };

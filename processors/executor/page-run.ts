@@ -49,6 +49,11 @@ export interface Slot {
 }
 
 export interface RunSettings {
+  /**
+   * `fake-timers` (default): the injected clock of bootstrap.ts. `cdp-virtual-time`: Chromium's
+   * virtual time policy (experimental, kept to compare both as issue 4 asks).
+   */
+  clock: 'fake-timers' | 'cdp-virtual-time';
   quietWindowMs: number;
   /** Real time the page must stay quiet before an event ends (promise chains outside timers). */
   idleRealMs: number;
@@ -242,6 +247,7 @@ export async function runOnSlot(
   let navFulfilled = false;
   let inflightLoads = 0;
   const send = slot.session;
+  const session = slot.session;
 
   const bootstrapConfig = {
     runId,
@@ -260,6 +266,7 @@ export async function runOnSlot(
     idleRealMs: settings.idleRealMs,
     hideQuietMs: 50,
     barrierUrl,
+    cdpTime: settings.clock === 'cdp-virtual-time',
   };
   const documentHtml = Buffer.from(synthesizeDocument(event, active, bootstrapConfig), 'utf8');
 
@@ -505,7 +512,21 @@ export async function runOnSlot(
   const deadline = t0 + maxTimeout;
   const left = (min: number): number => Math.max(min, deadline - Date.now());
 
-  const quiet = Math.min(settings.quietWindowMs, maxTimeout);
+  if (settings.clock === 'cdp-virtual-time' && !nav.errorText) {
+    // Chromium's virtual time: it must be set again after each navigation (prototype finding);
+    // page time runs until the budget is spent, pausing while fetches are pending.
+    const expired = new Promise<void>((resolve) => session.once('Emulation.virtualTimeBudgetExpired', () => resolve()));
+    await send.send('Emulation.setVirtualTimePolicy', {
+      policy: 'pauseIfNetworkFetchesPending',
+      budget: maxTimeout,
+      initialVirtualTime: Date.parse(event.timestamp) / 1000,
+    });
+    await withTimeout(expired, maxTimeout + 2000, slot.lost).catch((err: unknown) => {
+      if (!(err instanceof Timeout)) throw err;
+    });
+    await send.send('Emulation.setVirtualTimePolicy', { policy: 'advance' });
+  }
+  const quiet = settings.clock === 'cdp-virtual-time' ? 0 : Math.min(settings.quietWindowMs, maxTimeout);
   const isTerminated = (v: unknown) => typeof v === 'object' && v !== null && 'terminated' in v;
   let report: PageReport | null = null;
   // Fast path, one round trip: load, page time until quiet, hide/pagehide, collect.

@@ -41,6 +41,11 @@ export interface ExecutorOptions {
   allowPrivateNetwork?: boolean;
   /** Page time without a due timer or pending request after which an event ends (default 5000). */
   quietWindowMs?: number;
+  /**
+   * Page clock: `fake-timers` (default; injected, jumps to the next timer) or `cdp-virtual-time`
+   * (experimental: Chromium's virtual time policy, kept for comparison).
+   */
+  clock?: 'fake-timers' | 'cdp-virtual-time';
   /** Real milliseconds the page must stay quiet before the event ends (default 15). */
   idleRealMs?: number;
   /** Extra Chromium flags, appended. */
@@ -150,6 +155,7 @@ export class Executor {
       executablePath: opts.executablePath ?? (headless === 'shell' ? HEADLESS_SHELL_PATH : CHROMIUM_PATH),
       allowPrivateNetwork: opts.allowPrivateNetwork ?? false,
       quietWindowMs: opts.quietWindowMs ?? 5000,
+      clock: opts.clock ?? 'fake-timers',
       idleRealMs: opts.idleRealMs ?? 15,
       extraArgs: opts.extraArgs ?? [],
     };
@@ -232,6 +238,7 @@ export class Executor {
       const slot = await this.#acquire();
       try {
         const { result, cleanup } = await runOnSlot(slot, ev, j, ps, {
+          clock: this.#opts.clock,
           quietWindowMs: this.#opts.quietWindowMs,
           idleRealMs: this.#opts.idleRealMs,
           allowPrivateNetwork: this.#opts.allowPrivateNetwork,

@@ -7,6 +7,7 @@
  *   node --import tsx test/executor/measure.ts                      # 3 small tags, one waits 2 s
  *   SDK=1 node --import tsx test/executor/measure.ts                # posthog-js array.js instead
  *   HEADLESS=new PAGES=2 N=300 EXTRA='--flag' node --import tsx test/executor/measure.ts
+ *   CLOCK=cdp node --import tsx test/executor/measure.ts            # CDP virtual time instead of fake timers
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { createExecutor, type PartnerConfigInput } from '../../processors/executor/index.ts';
@@ -63,6 +64,7 @@ const ex = await createExecutor({
   pagesPerBrowser: pages,
   allowPrivateNetwork: true,
   headless,
+  clock: process.env.CLOCK === 'cdp' ? 'cdp-virtual-time' : 'fake-timers',
   extraArgs: (process.env.EXTRA ?? '').split(' ').filter(Boolean),
 });
 let partners: PartnerConfigInput[] = [
@@ -112,6 +114,7 @@ latencies.sort((a, b) => a - b);
 process.stdout.write(
   `${JSON.stringify({
     headless,
+    clock: process.env.CLOCK === 'cdp' ? 'cdp-virtual-time' : 'fake-timers',
     pages,
     views: N,
     wrong,
