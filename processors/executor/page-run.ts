@@ -640,11 +640,13 @@ export async function runOnSlot(
     const last = lastAt.get(p.id);
     const doneAt = last ?? (mark && mark.end > 0 ? mark.end : report?.loadedAt || end);
     const durationMs = Math.max(0, Math.round(doneAt - t0));
-    // A section whose end marker never ran while a script had to be terminated was the one stuck.
     // Sections run one after the other: the one open when the executor terminated was stuck.
     const stuckSection =
       mark !== undefined && terminatedAt.some((t) => mark.begin <= t && (mark.end === 0 || mark.end >= t));
-    const timedOut = hung || suspects.has(p.id) || report?.timedOut[p.id] === true || stuckSection;
+    // Code stuck outside a section or timer (a promise callback, an event handler) cannot be
+    // named; with a single partner in the page it can only be that one.
+    const onlyOne = terminatedAt.length > 0 && single === p.id;
+    const timedOut = hung || suspects.has(p.id) || report?.timedOut[p.id] === true || stuckSection || onlyOne;
     if (timedOut) return { partner: p.id, status: 'timeout', durationMs, error: `did not yield within ${p.timeoutMs} ms` };
     const err = errors.get(p.id);
     if (err !== undefined) return { partner: p.id, status: 'error', durationMs, error: err };

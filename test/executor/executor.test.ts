@@ -199,6 +199,11 @@ describe('executor: page runs on a warm pool', function () {
       { id: 'loop2', html: '<script>setTimeout(function(){ for(;;){} }, 500)</script>', timeoutMs: 1000 },
     ]);
     expect(r2.trackers[0]?.status).to.equal('timeout');
+    // ... and one stuck in an event handler, outside any section or timer.
+    const r4 = await ex.execute(makeEvent(), null, [
+      { id: 'loop3', html: "<script>addEventListener('load', function () { while (true) {} })</script>", timeoutMs: 1000 },
+    ]);
+    expect(r4.trackers[0]?.status).to.equal('timeout');
     const r3 = await ex.execute(makeEvent(), null, [tagPartner(srv, 'next', 'delayed')]);
     expect(r3.trackers[0]?.status).to.equal('ok');
     expect(byPath(r3.requests, '/delayed')).to.have.length(1);
