@@ -4,8 +4,11 @@
  * Every setting is documented in the README ("Settings"); keep the two in step.
  */
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { InvalidInputError } from './errors.ts';
+import { RunnerSettingsSchema } from './runner/settings.ts';
 
 const hostPort = z.string().regex(/^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/, 'expected host:port');
 
@@ -40,6 +43,45 @@ export const SettingsSchema = z
       .prefault({}),
     connectTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
     requestTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
+    /** The consumer-group runner under the processor (README-runner.md "Settings"). */
+    runner: RunnerSettingsSchema.prefault({}),
+    /** Local state stores of the processor (the cookie jars, restored from the changelog). */
+    state: z
+      .object({
+        /** Kafka Streams' state.dir: stores live in `<dir>/<store>/<partition>`. One per instance. */
+        dir: z.string().min(1).default(join(tmpdir(), 'tagstream', 'state')),
+        /** `lmdb` persists (restore reads only the changelog after the checkpoint); `memory` restores from 0 at every assignment. */
+        store: z.enum(['lmdb', 'memory']).default('lmdb'),
+        /** Skip fsync on store commits: a machine crash may lose the last commits (restore replays them). */
+        noSync: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    processor: z
+      .object({
+        /** JSON array of partner configurations (the `--partners` flag wins). */
+        partners: z.string().min(1).optional(),
+        /** Simultaneous executions per instance; default = executor.browsers × executor.pagesPerBrowser. */
+        concurrency: z.number().int().min(1).max(1000).optional(),
+        /** Bound on one executor attempt (ms); default none (the partners' timeoutMs bound the page run). */
+        executorTimeoutMs: z.number().int().min(100).max(600_000).optional(),
+        /** Extra attempts after an executor failure before the event goes to the events DLQ. */
+        retries: z.number().int().min(0).max(10).default(1),
+      })
+      .strict()
+      .prefault({}),
+    /** The browser pool of the processor (processors/executor). */
+    executor: z
+      .object({
+        browsers: z.number().int().min(1).max(64).default(1),
+        pagesPerBrowser: z.number().int().min(1).max(64).default(2),
+        /** `shell` = chromium-headless-shell, `new` = Chromium's new headless. */
+        headless: z.enum(['shell', 'new']).default('shell'),
+        /** Let allowHosts resolve to loopback/private addresses (development and tests only). */
+        allowPrivateNetwork: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
@@ -63,7 +105,38 @@ export const ENV_SETTINGS: Record<string, { path: string[]; parse: (v: string) =
   GROUP_DISPATCHER: { path: ['groups', 'dispatcher'], parse: (v) => v },
   KAFKA_CONNECT_TIMEOUT_MS: { path: ['connectTimeoutMs'], parse: Number },
   KAFKA_REQUEST_TIMEOUT_MS: { path: ['requestTimeoutMs'], parse: Number },
+  RUNNER_CONCURRENCY: { path: ['runner', 'concurrency'], parse: Number },
+  RUNNER_MAX_BUFFERED: { path: ['runner', 'maxBuffered'], parse: Number },
+  RUNNER_RESUME_BELOW: { path: ['runner', 'resumeBelow'], parse: Number },
+  RUNNER_FETCH_MAX_BYTES: { path: ['runner', 'fetchMaxBytes'], parse: Number },
+  RUNNER_COMMIT_INTERVAL_MS: { path: ['runner', 'commitIntervalMs'], parse: Number },
+  RUNNER_REVOKE_TIMEOUT_MS: { path: ['runner', 'revokeTimeoutMs'], parse: Number },
+  RUNNER_SHUTDOWN_TIMEOUT_MS: { path: ['runner', 'shutdownTimeoutMs'], parse: Number },
+  RUNNER_AUTO_OFFSET_RESET: { path: ['runner', 'autoOffsetReset'], parse: (v) => v },
+  RUNNER_REQUIRE_COMPACTED_CHANGELOG: { path: ['runner', 'requireCompactedChangelog'], parse: parseBool },
+  KAFKA_SESSION_TIMEOUT_MS: { path: ['runner', 'sessionTimeoutMs'], parse: Number },
+  KAFKA_HEARTBEAT_INTERVAL_MS: { path: ['runner', 'heartbeatIntervalMs'], parse: Number },
+  KAFKA_REBALANCE_TIMEOUT_MS: { path: ['runner', 'rebalanceTimeoutMs'], parse: Number },
+  STATE_DIR: { path: ['state', 'dir'], parse: (v) => v },
+  STATE_STORE: { path: ['state', 'store'], parse: (v) => v },
+  STATE_NO_SYNC: { path: ['state', 'noSync'], parse: parseBool },
+  PARTNERS_FILE: { path: ['processor', 'partners'], parse: (v) => v },
+  PROCESSOR_CONCURRENCY: { path: ['processor', 'concurrency'], parse: Number },
+  PROCESSOR_EXECUTOR_TIMEOUT_MS: { path: ['processor', 'executorTimeoutMs'], parse: Number },
+  PROCESSOR_RETRIES: { path: ['processor', 'retries'], parse: Number },
+  EXECUTOR_BROWSERS: { path: ['executor', 'browsers'], parse: Number },
+  EXECUTOR_PAGES_PER_BROWSER: { path: ['executor', 'pagesPerBrowser'], parse: Number },
+  EXECUTOR_HEADLESS: { path: ['executor', 'headless'], parse: (v) => v },
+  EXECUTOR_ALLOW_PRIVATE_NETWORK: { path: ['executor', 'allowPrivateNetwork'], parse: parseBool },
 };
+
+/** `true`/`1`/`yes` and `false`/`0`/`no`; anything else is left as is for the schema to reject by name. */
+function parseBool(v: string): unknown {
+  const s = v.trim().toLowerCase();
+  if (['true', '1', 'yes'].includes(s)) return true;
+  if (['false', '0', 'no'].includes(s)) return false;
+  return v;
+}
 
 function splitList(v: string): string[] {
   return v
@@ -80,6 +153,20 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
     node = node[key] as Record<string, unknown>;
   }
   node[path[path.length - 1] as string] = value;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Flags override key by key, also inside sections (a `--partners` flag keeps the other processor settings). */
+function mergeFlags(target: Record<string, unknown>, flags: object): void {
+  for (const [key, value] of Object.entries(flags)) {
+    if (value === undefined) continue;
+    const current = target[key];
+    if (isPlainObject(value) && isPlainObject(current)) mergeFlags(current, value);
+    else target[key] = value;
+  }
 }
 
 export interface LoadSettingsOptions {
@@ -114,9 +201,7 @@ export function loadSettings(options: LoadSettingsOptions = {}): Settings {
     const raw = env[name];
     if (raw !== undefined && raw !== '') setPath(merged, path, parse(raw));
   }
-  for (const [key, value] of Object.entries(options.flags ?? {})) {
-    if (value !== undefined) merged[key] = value;
-  }
+  mergeFlags(merged, options.flags ?? {});
   const result = SettingsSchema.safeParse(merged);
   if (!result.success) {
     const issue = result.error.issues[0];

@@ -1,5 +1,5 @@
 /**
- * Commands that talk to Kafka: `run`, `topics create`, `lag`. All read the same settings
+ * Commands that talk to Kafka: `run` (the processor role, runtime/app/), `topics create`, `lag`. All read the same settings
  * (runtime/config.ts): defaults < --config file < environment < flags.
  */
 import type { Command } from 'commander';
@@ -10,6 +10,10 @@ import { computeLag, type PartitionLag } from '../../lag.ts';
 import { createLogger } from '../../log.ts';
 import { createTopics, verifyTopics } from '../../topics.ts';
 import { InvalidInputError } from '../../errors.ts';
+import { register } from 'prom-client';
+import { createExecutor } from '../../../processors/executor/index.ts';
+import { loadPartners, poolExecutor, startProcessor, type ProcessorHandle } from '../../app/index.ts';
+import { onShutdownSignals } from '../../runner/index.ts';
 
 interface CommonFlags {
   config?: string;
@@ -24,8 +28,8 @@ function addCommonOptions(cmd: Command): Command {
     .option('--client <name>', 'Kafka client: platformatic | kafkajs (env KAFKA_CLIENT)');
 }
 
-export function settingsFrom(flags: CommonFlags): Settings {
-  const over: SettingsInput = {};
+export function settingsFrom(flags: CommonFlags, extra: SettingsInput = {}): Settings {
+  const over: SettingsInput = { ...extra };
   if (flags.brokers !== undefined) {
     over.brokers = flags.brokers.split(',').map((b) => b.trim()).filter(Boolean);
   }
@@ -102,33 +106,86 @@ export function registerKafkaCommands(program: Command): void {
   addCommonOptions(
     program
       .command('run')
-      .description('run roles in this process: collector, processor, dispatcher (none named = all)')
-      .argument('[roles...]', 'collector | processor | dispatcher')
-      .option('--partners <file>', 'partner (tag) configurations, JSON array'),
+      .description('run roles in this process: processor today (collector and dispatcher are not implemented yet); none named = every available role')
+      .argument('[roles...]', 'processor | all | collector | dispatcher')
+      .option('--partners <file>', 'partner (tag) configurations, JSON array (env PARTNERS_FILE); required by the processor'),
   ).action(async (roles: string[], flags: CommonFlags & { partners?: string }) => {
-    const known = ['collector', 'processor', 'dispatcher'];
+    const known = ['collector', 'processor', 'dispatcher', 'all'];
     for (const r of roles) if (!known.includes(r)) throw new InvalidInputError('roles', `unknown role "${r}" (expected ${known.join(', ')})`);
-    const settings = settingsFrom(flags);
-    const log = createLogger('tagstream');
-    const client = clientFor(settings);
-    const admin = await client.admin();
-    if (client.kind === 'embedded') {
-      await createTopics(admin, settings);
-    } else {
-      await verifyTopics(admin, settings);
+    const missing = roles.filter((r) => r === 'collector' || r === 'dispatcher');
+    if (missing.length > 0) {
+      throw new InvalidInputError('roles', `${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not implemented yet (available: processor)`);
     }
-    log.info(
-      { kafka: client.kind, brokers: settings.brokers, roles: roles.length ? roles : known, topics: settings.topics },
-      client.kind === 'embedded' ? 'started on the embedded in-process broker' : 'connected to Kafka',
-    );
-    await new Promise<void>((resolveStop) => {
-      const stop = (signal: string) => {
-        log.info({ signal }, 'stopping');
-        resolveStop();
-      };
-      process.once('SIGINT', () => stop('SIGINT'));
-      process.once('SIGTERM', () => stop('SIGTERM'));
+    const settings = settingsFrom(flags, flags.partners === undefined ? {} : { processor: { partners: flags.partners } });
+    // Everything that can be wrong with the input fails here, before a broker or a browser starts.
+    const partnersFile = settings.processor.partners;
+    if (partnersFile === undefined) {
+      throw new InvalidInputError('--partners', 'the processor needs the partner configurations: --partners partners.json (or PARTNERS_FILE)');
+    }
+    const partners = await loadPartners(partnersFile);
+    const log = createLogger('tagstream');
+    if (roles.length === 0 || roles.includes('all')) {
+      log.info({ running: ['processor'], unavailable: ['collector', 'dispatcher'] }, 'collector and dispatcher are not available yet: running the processor only');
+    }
+
+    const client = clientFor(settings);
+    let pool: Awaited<ReturnType<typeof createExecutor>> | undefined;
+    let processor: ProcessorHandle | undefined;
+    try {
+      const admin = await client.admin();
+      try {
+        if (client.kind === 'embedded') await createTopics(admin, settings);
+        else await verifyTopics(admin, settings);
+      } finally {
+        await admin.close();
+      }
+      log.info(
+        { kafka: client.kind, brokers: settings.brokers, topics: settings.topics, partners: partners.map((p) => p.id) },
+        client.kind === 'embedded' ? 'started on the embedded in-process broker' : 'connected to Kafka',
+      );
+      pool = await createExecutor({
+        browsers: settings.executor.browsers,
+        pagesPerBrowser: settings.executor.pagesPerBrowser,
+        headless: settings.executor.headless,
+        allowPrivateNetwork: settings.executor.allowPrivateNetwork,
+        logger: createLogger('executor'),
+      });
+      // The default registry: the executor's metrics live there too (one /metrics for the process).
+      processor = await startProcessor({ settings, client, executor: poolExecutor(pool, partners), registry: register, logger: createLogger('processor') });
+    } catch (error) {
+      await Promise.allSettled([processor?.stop(), pool?.close()]);
+      await client.close();
+      throw error;
+    }
+
+    const running = processor;
+    const browsers = pool;
+    let exitCode = 0;
+    const signalled = new Promise<void>((resolveStop) => {
+      onShutdownSignals(
+        async () => {
+          await running.stop();
+        },
+        {
+          logger: log,
+          exit: (code) => {
+            // A second signal: the operator insists; what is not committed is processed again later.
+            if (code === 130) process.exit(130);
+            exitCode = code;
+            resolveStop();
+          },
+        },
+      );
     });
-    await client.close();
+    try {
+      // Either a signal stopped it gracefully, or the processor failed on its own (closed rejects).
+      await Promise.race([signalled, running.closed]);
+    } finally {
+      await running.stop().catch(() => undefined);
+      await browsers.close();
+      await client.close();
+    }
+    await running.closed;
+    if (exitCode !== 0) process.exitCode = exitCode;
   });
 }
