@@ -46,6 +46,8 @@ export interface ExecutorOptions {
    * (experimental: Chromium's virtual time policy, kept for comparison).
    */
   clock?: 'fake-timers' | 'cdp-virtual-time';
+  /** How long an event waits for a free tab before ExecutorUnavailableError (default 60000). */
+  acquireTimeoutMs?: number;
   /** Real milliseconds the page must stay quiet before the event ends (default 15). */
   idleRealMs?: number;
   /** Extra Chromium flags, appended. */
@@ -156,6 +158,7 @@ export class Executor {
       allowPrivateNetwork: opts.allowPrivateNetwork ?? false,
       quietWindowMs: opts.quietWindowMs ?? 5000,
       clock: opts.clock ?? 'fake-timers',
+      acquireTimeoutMs: opts.acquireTimeoutMs ?? 60_000,
       idleRealMs: opts.idleRealMs ?? 15,
       extraArgs: opts.extraArgs ?? [],
     };
@@ -297,7 +300,20 @@ export class Executor {
     if (this.#closed) throw new ExecutorUnavailableError('executor closed');
     const s = this.#idle.shift();
     if (s) return s;
-    return new Promise<PooledSlot>((resolve) => this.#waiters.push(resolve));
+    // Bounded: with every browser gone and relaunches failing, callers get an error to
+    // dead-letter on instead of waiting forever.
+    return new Promise<PooledSlot>((resolve, reject) => {
+      const waiter = (slot: PooledSlot) => {
+        clearTimeout(timer);
+        resolve(slot);
+      };
+      const timer = setTimeout(() => {
+        const i = this.#waiters.indexOf(waiter);
+        if (i >= 0) this.#waiters.splice(i, 1);
+        reject(new ExecutorUnavailableError(`no browser tab free within ${this.#opts.acquireTimeoutMs} ms`, this.stats() as unknown as Record<string, unknown>));
+      }, this.#opts.acquireTimeoutMs);
+      this.#waiters.push(waiter);
+    });
   }
 
   #offer(slot: PooledSlot): void {
@@ -318,14 +334,25 @@ export class Executor {
     slot.owner.slots.delete(slot);
     const owner = slot.owner;
     slot.fail(new BrowserCrashedError('tab recycled'));
-    owner.session
+    void owner.session
       .send('Target.disposeBrowserContext', { browserContextId: slot.browserContextId })
       .catch(() => undefined)
-      .then(() => this.#newSlot(owner))
-      .then(
-        (s) => this.#offer(s),
-        (err: unknown) => this.#log.error({ err: String(err) }, 'replacing a tab failed'),
-      );
+      .then(() => this.#replaceSlot(owner, 0));
+  }
+
+  async #replaceSlot(owner: BrowserHandle, attempt: number): Promise<void> {
+    try {
+      const s = await this.#newSlot(owner);
+      if (owner.dead || this.#closed) return;
+      this.#offer(s);
+    } catch (err) {
+      if (owner.dead || this.#closed) return;
+      this.#log.error({ err: String(err), attempt }, 'replacing a tab failed');
+      if (attempt < 3) {
+        await new Promise((r) => setTimeout(r, 500 * (attempt + 1)));
+        return this.#replaceSlot(owner, attempt + 1);
+      }
+    }
   }
 
   async #launch(): Promise<void> {
@@ -381,7 +408,18 @@ export class Executor {
     executorMetrics().browsersReplaced.inc();
     this.#log.error({ browser: handle.id }, 'browser lost; replacing it');
     handle.browser.process()?.kill('SIGKILL');
-    this.#launch().catch((err: unknown) => this.#log.error({ err: String(err) }, 'relaunching a browser failed'));
+    void this.#relaunch(0);
+  }
+
+  async #relaunch(attempt: number): Promise<void> {
+    try {
+      await this.#launch();
+    } catch (err) {
+      this.#log.error({ err: String(err), attempt }, 'relaunching a browser failed');
+      if (this.#closed || attempt >= 5) return;
+      await new Promise((r) => setTimeout(r, 1000 * 2 ** attempt));
+      return this.#relaunch(attempt + 1);
+    }
   }
 
   async #newSlot(owner: BrowserHandle): Promise<PooledSlot> {
