@@ -235,6 +235,22 @@ export const BOOTSTRAP_SOURCE = String.raw`(function (cfg) {
   W.print = function print() {};
   W.open = function open() { return null; };
   safe(function () { delete W.RTCPeerConnection; delete W.webkitRTCPeerConnection; });
+  // What a headless tab lacks and a visitor's Chrome has: window size with browser chrome and
+  // the window.chrome object (only for Chromium user agents).
+  proto(W, 'outerWidth', cfg.viewport.width);
+  proto(W, 'outerHeight', cfg.viewport.height + (cfg.mobile ? 0 : 85));
+  if (!cfg.noUserAgentData && !W.chrome) safe(function () {
+    var t0 = realDateNow() / 1000;
+    W.chrome = {
+      app: { isInstalled: false, InstallState: { DISABLED: 'disabled', INSTALLED: 'installed', NOT_INSTALLED: 'not_installed' },
+             RunningState: { CANNOT_RUN: 'cannot_run', READY_TO_RUN: 'ready_to_run', RUNNING: 'running' },
+             getDetails: function getDetails() { return null; }, getIsInstalled: function getIsInstalled() { return false; } },
+      csi: function csi() { return { startE: Math.floor(t0 * 1000), onloadT: Math.floor(t0 * 1000), pageT: realPerfNow(), tran: 15 }; },
+      loadTimes: function loadTimes() { return { requestTime: t0, startLoadTime: t0, commitLoadTime: t0, finishDocumentLoadTime: t0,
+        finishLoadTime: t0, firstPaintTime: t0, firstPaintAfterLoadTime: 0, navigationType: 'Other', wasFetchedViaSpdy: true,
+        wasNpnNegotiated: true, npnNegotiatedProtocol: 'h2', wasAlternateProtocolAvailable: false, connectionInfo: 'h2' }; }
+    };
+  });
 
   // --- attribution hints and in-flight tracking for each transport
   W.fetch = function fetch(input, init) {
@@ -444,4 +460,38 @@ export const BOOTSTRAP_SOURCE = String.raw`(function (cfg) {
     safe(function () { Storage.prototype.setItem = function () {}; });
     return JSON.stringify(out);
   };
+
+  // Our wrappers read as the browser's own functions (Function.prototype.toString), as they do
+  // in the visitor's browser: tags that check for tampering must see nothing unusual.
+  var nativeText = new WeakMap();
+  function asNative(f, name) { if (typeof f === 'function') nativeText.set(f, 'function ' + name + '() { [native code] }'); }
+  function maskMethod(obj, name) { safe(function () { asNative(obj[name], name); }); }
+  function maskAccessor(obj, name) {
+    safe(function () {
+      var d = Object.getOwnPropertyDescriptor(obj, name);
+      if (d && d.get) asNative(d.get, 'get ' + name);
+      if (d && d.set) asNative(d.set, 'set ' + name);
+    });
+  }
+  var fts = Function.prototype.toString;
+  var toStr = function toString() { var t = nativeText.get(this); return t !== undefined ? t : fts.call(this); };
+  asNative(toStr, 'toString');
+  Function.prototype.toString = toStr;
+  asNative(W.Date, 'Date');
+  asNative(FakeDate.now, 'now');
+  ['setTimeout', 'setInterval', 'clearTimeout', 'clearInterval', 'fetch', 'alert', 'confirm', 'prompt', 'print', 'open']
+    .forEach(function (n) { maskMethod(W, n); });
+  safe(function () { maskMethod(W.chrome, 'csi'); maskMethod(W.chrome, 'loadTimes'); });
+  [[XMLHttpRequest.prototype, ['open', 'send']], [Navigator.prototype, ['sendBeacon']], [Element.prototype, ['setAttribute']],
+   [HTMLFormElement.prototype, ['submit']], [Performance.prototype, ['now']], [History.prototype, ['pushState', 'replaceState']]]
+    .forEach(function (e) { e[1].forEach(function (n) { maskMethod(e[0], n); }); });
+  safe(function () { ['open', 'deleteDatabase'].forEach(function (n) { maskMethod(IDBFactory.prototype, n); }); });
+  safe(function () { ['open', 'match', 'has', 'keys', 'delete'].forEach(function (n) { maskMethod(CacheStorage.prototype, n); }); });
+  safe(function () { ['digest', 'encrypt', 'decrypt', 'sign', 'importKey', 'exportKey', 'generateKey'].forEach(function (n) { maskMethod(SubtleCrypto.prototype, n); }); });
+  safe(function () { maskMethod(NavigatorUAData.prototype, 'getHighEntropyValues'); });
+  safe(function () { ['set', 'delete'].forEach(function (n) { maskMethod(CookieStore.prototype, n); }); });
+  [[Navigator.prototype, ['webdriver', 'languages', 'language']], [Screen.prototype, ['colorDepth', 'pixelDepth', 'availWidth', 'availHeight']],
+   [Document.prototype, ['referrer', 'cookie']], [W, ['outerWidth', 'outerHeight']],
+   [HTMLImageElement.prototype, ['src']], [HTMLScriptElement.prototype, ['src']], [HTMLIFrameElement.prototype, ['src']]]
+    .forEach(function (e) { e[1].forEach(function (n) { maskAccessor(e[0], n); }); });
 })`;

@@ -255,6 +255,8 @@ export async function runOnSlot(
     data: event.data,
     referrer: event.page.referrer ?? '',
     screen: { width: event.device.screen.width, height: event.device.screen.height, colorDepth: event.device.screen.colorDepth },
+    viewport: { width: event.device.viewport.width, height: event.device.viewport.height },
+    mobile: emu.metrics.mobile,
     languages: emu.languages,
     language: emu.languages[0],
     noUserAgentData: !emu.userAgentData,

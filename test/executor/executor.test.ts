@@ -102,6 +102,9 @@ describe('executor: page runs on a warm pool', function () {
       title: 'Shoes <7>',
       dataLayer: [{ page_type: 'product', value: 7 }],
       visibility: 'visible',
+      outer: [412, 780],
+      chrome: 'object',
+      nativeLooking: true,
     });
     expect(p.now as number).to.be.within(Date.parse('2026-11-29T10:00:00.000Z'), Date.parse('2026-11-29T10:00:01.000Z'));
     const uaData = p.uaData as { brands: { brand: string; version: string }[]; mobile: boolean; platform: string };
@@ -132,6 +135,8 @@ describe('executor: page runs on a warm pool', function () {
     const p = JSON.parse(req.body ?? '{}') as Record<string, unknown>;
     expect(p.userAgent).to.equal(ua);
     expect(p.uaData).to.equal(null);
+    expect(p.chrome).to.equal('undefined');
+    expect(p.outer).to.deep.equal([1280, 805]);
     expect(p.platform).to.equal('MacIntel');
     expect(Object.keys(req.headers).filter((h) => h.toLowerCase().startsWith('sec-ch-ua'))).to.deep.equal([]);
   });
