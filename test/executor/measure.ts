@@ -6,6 +6,7 @@
  *
  *   node --import tsx test/executor/measure.ts                      # 3 small tags, one waits 2 s
  *   SDK=1 node --import tsx test/executor/measure.ts                # posthog-js array.js instead
+ *   EMPTY=1 node --import tsx test/executor/measure.ts              # the pipeline alone (one inline pixel)
  *   HEADLESS=new PAGES=2 N=300 EXTRA='--flag' node --import tsx test/executor/measure.ts
  *   CLOCK=cdp node --import tsx test/executor/measure.ts            # CDP virtual time instead of fake timers
  */
@@ -73,6 +74,11 @@ let partners: PartnerConfigInput[] = [
   { id: 'c', html: "<script>setTimeout(function(){ new Image().src='https://collect.t.example/wait2s' }, 2000)</script>" },
 ];
 let expected = 3;
+if (process.env.EMPTY) {
+  // The pipeline's own cost: one inline partner that sends one pixel.
+  partners = [{ id: 'e', html: "<script>new Image().src='https://collect.t.example/e'</script>" }];
+  expected = 1;
+}
 if (process.env.SDK) {
   const sdk = readFileSync(new URL('./fixtures/vendor/posthog-array.js', import.meta.url));
   srv.routes.push((req, res) => {
