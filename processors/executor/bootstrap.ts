@@ -308,6 +308,7 @@ export const BOOTSTRAP_SOURCE = String.raw`(function (cfg) {
     Object.defineProperty(Ctor.prototype, 'src', { configurable: true, enumerable: d.enumerable, get: d.get,
       set: function (v) {
         corsScript(this);
+        this.__tsHinted = true;
         hint(v, transport);
         // Only network loads are waited for (a blocked file: image may never fire an event).
         if (isNet(v)) {
@@ -380,6 +381,12 @@ export const BOOTSTRAP_SOURCE = String.raw`(function (cfg) {
       // The parser runs a microtask checkpoint before it prepares a script: the attribute set
       // here applies to the script's own fetch.
       if (n.tagName === 'SCRIPT') { corsScript(n); if (ts.current) n.__tsPartner = ts.current; }
+      // Elements the parser wrote inside a partner's section (a <noscript>-less pixel, an
+      // iframe) belong to that partner, whatever host they call.
+      if (ts.current && !n.__tsHinted && n.src && (n.tagName === 'IMG' || n.tagName === 'IFRAME' || n.tagName === 'SCRIPT')) {
+        n.__tsHinted = true;
+        if (ts.hints.length < 2000) safe(function () { ts.hints.push({ url: new URL(n.src, D.baseURI).href, partner: ts.current, transport: n.tagName === 'IMG' ? 'image' : n.tagName === 'SCRIPT' ? 'script' : 'iframe' }); });
+      }
     }
   });
   mo.observe(D, { childList: true, subtree: true });

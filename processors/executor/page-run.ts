@@ -611,7 +611,10 @@ export async function runOnSlot(
   const requests: CapturedRequest[] = captured.map((c) => {
     let partner = c.partner;
     let transport = c.transport;
-    const hi = hints.findIndex((h, i) => !used.has(i) && h.url === c.url);
+    // A GET form's URL is its action plus the fields: its hint is the action.
+    const hi = hints.findIndex(
+      (h, i) => !used.has(i) && (h.url === c.url || (h.transport === 'form' && c.url.startsWith(h.url.split('#')[0] ?? h.url))),
+    );
     if (hi >= 0) {
       used.add(hi);
       const h = hints[hi];

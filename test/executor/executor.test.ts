@@ -265,6 +265,27 @@ describe('executor: page runs on a warm pool', function () {
     expect(firstOutcome?.durationMs).to.be.a('number').and.be.at.least(0);
   });
 
+  it('attributes pixels written by the parser in a partner\'s section, and GET forms', async () => {
+    const shared = { captureHosts: ['shared.t.example'] };
+    const r = await ex.execute(makeEvent(), null, [
+      { id: 'one', html: '<img src="https://shared.t.example/px?p=1" width="1" height="1">', ...shared },
+      {
+        id: 'two',
+        html:
+          '<img src="https://shared.t.example/px?p=2"><iframe name="f2" style="display:none"></iframe>' +
+          '<form id="g" action="https://shared.t.example/get-form" target="f2"><input name="a" value="1"></form>' +
+          "<script>document.getElementById('g').submit()</script>",
+        ...shared,
+      },
+    ]);
+    const px = r.requests.filter((q) => new URL(q.url).pathname === '/px').map((q) => [q.url, q.partner]);
+    expect(px).to.have.deep.members([
+      ['https://shared.t.example/px?p=1', 'one'],
+      ['https://shared.t.example/px?p=2', 'two'],
+    ]);
+    expect(one(r.requests, '/get-form')).to.include({ url: 'https://shared.t.example/get-form?a=1', transport: 'form', partner: 'two' });
+  });
+
   it('does not fetch the real site: the navigation is fulfilled, the user agent is the visitor\'s', async () => {
     const r = await ex.execute(makeEvent({ device: { userAgent: CHROME_UA } }), null, [
       { id: 'inline', html: "<script>new Image().src='https://collect.t.example/inline?loc='+encodeURIComponent(location.href)</script>" },
