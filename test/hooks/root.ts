@@ -6,6 +6,10 @@
 import { startLocalBroker, type LocalBroker } from '../../runtime/kafka-local/broker.ts';
 import { setRealBroker } from '../helpers/kafka.ts';
 
+// Keep the test report readable: components log JSON to stderr; info-level lines of hundreds of
+// runner starts drown the results. LOG_LEVEL=info mocha ... shows them again.
+process.env.LOG_LEVEL ??= 'warn';
+
 let broker: LocalBroker | undefined;
 
 export const mochaHooks = {
