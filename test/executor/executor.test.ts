@@ -125,6 +125,30 @@ describe('executor: page runs on a warm pool', function () {
     expect(JSON.stringify(req.headers)).not.to.match(/headless/i);
   });
 
+  it('uses event.device.userAgentData for client hints when the collector sent it', async () => {
+    const base = makeEvent();
+    const uad = {
+      brands: [
+        { brand: 'Microsoft Edge', version: '142' },
+        { brand: 'Chromium', version: '142' },
+        { brand: 'Not_A Brand', version: '99' },
+      ],
+      mobile: false,
+      platform: 'Windows',
+      platformVersion: '19.0.0',
+      architecture: 'x86',
+      model: '',
+      fullVersionList: [{ brand: 'Microsoft Edge', version: '142.0.3595.53' }],
+    };
+    const r = await ex.execute({ ...base, device: { ...base.device, userAgentData: uad } }, null, [tagPartner(srv, 'probe', 'probe')]);
+    const req = one(r.requests, '/probe');
+    const p = JSON.parse(req.body ?? '{}') as { uaData: { brands: unknown }; uaHigh: { platformVersion: string; fullVersionList: unknown } };
+    expect(p.uaData.brands).to.deep.equal(uad.brands);
+    expect(p.uaHigh.platformVersion).to.equal('19.0.0');
+    expect(p.uaHigh.fullVersionList).to.deep.equal(uad.fullVersionList);
+    expect(req.headers['sec-ch-ua']).to.equal('"Microsoft Edge";v="142", "Chromium";v="142", "Not_A Brand";v="99"');
+  });
+
   it('gives a non-Chromium user agent no client hints', async () => {
     const ua = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:132.0) Gecko/20100101 Firefox/132.0';
     const base = makeEvent();
