@@ -356,6 +356,37 @@ export const BOOTSTRAP_SOURCE = String.raw`(function (cfg) {
     Navigator.prototype.sendBeacon = function sendBeacon() { ts.untracked++; return sb2.apply(this, arguments); };
   }
 
+  // Event listeners keep the partner that registered them, so what they send and whether they
+  // get stuck is theirs (load, visibilitychange and pagehide handlers of inline snippets).
+  var wrapped = new WeakMap();
+  var ael = EventTarget.prototype.addEventListener, rel = EventTarget.prototype.removeEventListener;
+  EventTarget.prototype.addEventListener = function addEventListener(type, fn) {
+    var ctx = fn && (typeof fn === 'function' || typeof fn.handleEvent === 'function') ? context() : null;
+    if (!ctx) return ael.apply(this, arguments);
+    var w = wrapped.get(fn);
+    if (!w) {
+      w = function (ev) {
+        var prev = ts.running, r;
+        ts.running = { ctx: ctx, start: realPerfNow() };
+        // No finally: when the executor terminates a stuck handler, ts.running must stay set.
+        try { r = typeof fn === 'function' ? fn.call(this, ev) : fn.handleEvent(ev); } catch (e) { ts.running = prev; throw e; }
+        ts.running = prev;
+        return r;
+      };
+      wrapped.set(fn, w);
+    }
+    var args = Array.prototype.slice.call(arguments);
+    args[1] = w;
+    return ael.apply(this, args);
+  };
+  EventTarget.prototype.removeEventListener = function removeEventListener(type, fn) {
+    var w = fn && wrapped.get(fn);
+    if (!w) return rel.apply(this, arguments);
+    var args = Array.prototype.slice.call(arguments);
+    args[1] = w;
+    return rel.apply(this, args);
+  };
+
   // --- errors: uncaught exceptions and scripts that failed to load
   W.addEventListener('error', function (ev) {
     var t = ev.target;
@@ -490,7 +521,8 @@ export const BOOTSTRAP_SOURCE = String.raw`(function (cfg) {
     .forEach(function (n) { maskMethod(W, n); });
   safe(function () { maskMethod(W.chrome, 'csi'); maskMethod(W.chrome, 'loadTimes'); });
   [[XMLHttpRequest.prototype, ['open', 'send']], [Navigator.prototype, ['sendBeacon']], [Element.prototype, ['setAttribute']],
-   [HTMLFormElement.prototype, ['submit']], [Performance.prototype, ['now']], [History.prototype, ['pushState', 'replaceState']]]
+   [HTMLFormElement.prototype, ['submit']], [Performance.prototype, ['now']], [History.prototype, ['pushState', 'replaceState']],
+   [EventTarget.prototype, ['addEventListener', 'removeEventListener']]]
     .forEach(function (e) { e[1].forEach(function (n) { maskMethod(e[0], n); }); });
   safe(function () { ['open', 'deleteDatabase'].forEach(function (n) { maskMethod(IDBFactory.prototype, n); }); });
   safe(function () { ['open', 'match', 'has', 'keys', 'delete'].forEach(function (n) { maskMethod(CacheStorage.prototype, n); }); });

@@ -233,6 +233,16 @@ describe('executor: page runs on a warm pool', function () {
       { id: 'loop3', html: "<script>addEventListener('load', function () { while (true) {} })</script>", timeoutMs: 1000 },
     ]);
     expect(r4.trackers[0]?.status).to.equal('timeout');
+    // With several partners, the handler's partner is the one that registered it.
+    const r5 = await ex.execute(makeEvent(), null, [
+      { id: 'fine', html: "<script>addEventListener('load', function () { new Image().src = 'https://elsewhere.example/fine'; })</script>" },
+      { id: 'loop4', html: "<script>addEventListener('load', function () { while (true) {} })</script>", timeoutMs: 1000 },
+    ]);
+    expect(r5.trackers.map((x) => [x.partner, x.status])).to.deep.equal([
+      ['fine', 'ok'],
+      ['loop4', 'timeout'],
+    ]);
+    expect(one(r5.requests, '/fine').partner).to.equal('fine');
     const r3 = await ex.execute(makeEvent(), null, [tagPartner(srv, 'next', 'delayed')]);
     expect(r3.trackers[0]?.status).to.equal('ok');
     expect(byPath(r3.requests, '/delayed')).to.have.length(1);
@@ -287,6 +297,15 @@ describe('executor: page runs on a warm pool', function () {
     const firstOutcome = r.trackers.find((t) => t.partner === 'first');
     expect(firstOutcome?.status).to.equal('ok');
     expect(firstOutcome?.durationMs).to.be.a('number').and.be.at.least(0);
+  });
+
+  it('attributes what inline pagehide handlers send to the partner that registered them', async () => {
+    const r = await ex.execute(makeEvent(), null, [
+      { id: 'p1', html: "<script>addEventListener('pagehide', function () { navigator.sendBeacon('https://elsewhere.example/bye', 'p1'); })</script>" },
+      { id: 'p2', html: "<script>document.addEventListener('visibilitychange', function () { if (document.visibilityState === 'hidden') navigator.sendBeacon('https://elsewhere.example/hidden', 'p2'); })</script>" },
+    ]);
+    expect(one(r.requests, '/bye')).to.include({ partner: 'p1', transport: 'beacon', body: 'p1' });
+    expect(one(r.requests, '/hidden')).to.include({ partner: 'p2', transport: 'beacon', body: 'p2' });
   });
 
   it('attributes pixels written by the parser in a partner\'s section, and GET forms', async () => {
