@@ -2,3 +2,4 @@
 export { startProcessor, type ProcessorHandle, type ProcessorOptions, type InvalidEventDeadLetter } from './processor.ts';
 export { poolExecutor, type ExecutorPool } from './executor-adapter.ts';
 export { loadPartners } from './partners.ts';
+export { BatchingProducer, type BatchingProducerOptions } from './batching-producer.ts';

@@ -31,6 +31,7 @@ import type {
 } from '../kafka/types.ts';
 import type { Settings } from '../config.ts';
 import { createLogger, type Logger } from '../log.ts';
+import { BatchingProducer } from './batching-producer.ts';
 import { createRunner, type ChangelogBinding, type RunnerStatus, type StreamRunner } from '../runner/index.ts';
 import { applicationTopology, DEFAULT_COOKIE_STORE, type Executor } from '../../topology/application.ts';
 import { TopologyEngine } from '../../topology/engine.ts';
@@ -105,7 +106,9 @@ export async function startProcessor(options: ProcessorOptions): Promise<Process
   let producer: KafkaProducer | undefined;
   try {
     admin = await client.admin();
-    producer = await client.producer({ clientId: settings.clientId });
+    // One produce request per record would cap the member at one broker round trip per record
+    // (see batching-producer.ts): concurrent records share requests instead.
+    producer = new BatchingProducer(await client.producer({ clientId: settings.clientId }));
   } catch (error) {
     await Promise.allSettled([admin?.close(), stores.close()]);
     throw error;

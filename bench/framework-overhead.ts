@@ -1,0 +1,308 @@
+/**
+ * Framework overhead (issue 3, "Benchmark"): events/s through a topology with a no-op processor,
+ * run by the StreamRunner (decode → engine → encode → produce → watermark commit), versus a raw
+ * consume → produce → commit loop on the same client, the same broker, in the same run.
+ * Target: topology / raw ≥ 0.80.
+ *
+ *   npm run bench:framework                          # real local broker (Kafka 4.1, KRaft), platformatic
+ *   BENCH_EVENTS=20000 BENCH_ROUNDS=3 npm run bench:framework
+ *   BENCH_EMBEDDED=1 npm run bench:framework         # also on the embedded broker
+ *   KAFKA_BROKERS=host:port npm run bench:framework  # an external broker instead of starting one
+ *
+ * Both sides read the same pre-filled input topic (each with its own group) and write their own
+ * output topic. Time runs from the first record received to the last output acknowledged (group
+ * join and the final commit excluded, the same way for both). Rounds alternate raw/topology and the
+ * best round of each is reported (the machine is shared: the best is the least disturbed).
+ */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Registry } from 'prom-client';
+import { startLocalBroker, type LocalBroker } from '../runtime/kafka-local/broker.ts';
+import { createKafkaClient } from '../runtime/kafka/index.ts';
+import { EmbeddedKafka, createEmbeddedClient } from '../runtime/kafka/embedded/index.ts';
+import type { CommitOffset, ConsumedRecord, KafkaClient, ProduceRecord } from '../runtime/kafka/types.ts';
+import { createLogger } from '../runtime/log.ts';
+import { BatchingProducer } from '../runtime/app/batching-producer.ts';
+import { createRunner } from '../runtime/runner/index.ts';
+import { TopologyEngine, topology } from '../topology/index.ts';
+import { InMemoryStoreProvider } from '../state/index.ts';
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 50_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const PARTITIONS = Number(process.env.BENCH_PARTITIONS ?? 6);
+/** Runner concurrency (its default is 16; a no-op step is latency-bound, so more keys in flight = more throughput). */
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 256);
+/** `batching` (default): the processor's BatchingProducer under the runner; `plain`: the runner's own producer. */
+const PRODUCER = process.env.BENCH_PRODUCER === 'plain' ? 'plain' : 'batching';
+/** Distinct keys (users) the events cycle through. */
+const USERS = Number(process.env.BENCH_USERS ?? 1000);
+const TIMEOUT_MS = 180_000;
+const log = createLogger('bench', process.env.LOG_LEVEL ?? 'warn');
+
+interface Measure {
+  events: number;
+  ms: number;
+  perSecond: number;
+  /** Process CPU time (user + system) over wall time of the measured window; 1 = one core busy. */
+  cpu: number;
+}
+
+/** BENCH_PROFILE=file.cpuprofile: a CPU profile of the topology's measured window only. */
+async function profiler(): Promise<{ start(): void; stop(): Promise<void> }> {
+  const file = process.env.BENCH_PROFILE;
+  if (!file) return { start: () => undefined, stop: async () => undefined };
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  return {
+    start: () => void session.post('Profiler.start'),
+    stop: async () => {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
+}
+
+/** CPU of this process between two points (the broker is another process). */
+function cpuMeter(): { start(): void; stop(ms: number): number } {
+  let at = process.cpuUsage();
+  return {
+    start: () => {
+      at = process.cpuUsage();
+    },
+    stop: (ms) => {
+      const d = process.cpuUsage(at);
+      return (d.user + d.system) / 1000 / ms;
+    },
+  };
+}
+
+function eventValue(i: number): string {
+  // About the size of a real page-view event's envelope (DESIGN.md "Contracts"), trimmed.
+  return JSON.stringify({
+    eventId: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+    userId: `user-${i % USERS}`,
+    timestamp: new Date(1_795_900_000_000 + i).toISOString(),
+    type: 'page_view',
+    page: { url: `https://shop.example/p/${i % 500}?utm_source=bench`, referrer: 'https://www.google.com/', title: 'Product' },
+    consent: { analytics: true, advertising: false },
+  });
+}
+
+async function fill(client: KafkaClient, topic: string): Promise<void> {
+  const producer = await client.producer();
+  try {
+    for (let sent = 0; sent < EVENTS; ) {
+      const batch: ProduceRecord[] = [];
+      for (let j = 0; j < 1000 && sent < EVENTS; j += 1, sent += 1) batch.push({ topic, key: `user-${sent % USERS}`, value: eventValue(sent) });
+      await producer.send(batch);
+    }
+  } finally {
+    await producer.close();
+  }
+}
+
+/** The baseline: what one would write by hand with the same client. */
+async function raw(client: KafkaClient, input: string, output: string, groupId: string): Promise<Measure> {
+  const producer = await client.producer();
+  const consumer = client.consumer({ groupId, topics: [input], autoOffsetReset: 'earliest' });
+  let first = 0;
+  let done = 0;
+  let last = 0;
+  const cpu = cpuMeter();
+  let cpuShare = 0;
+  try {
+    await consumer.start({
+      onRecords: async (records: ConsumedRecord[]) => {
+        if (first === 0) {
+          first = performance.now();
+          cpu.start();
+        }
+        await producer.send(records.map((r) => ({ topic: output, key: r.key, value: r.value })));
+        const next = new Map<number, number>();
+        for (const r of records) next.set(r.partition, r.offset + 1);
+        const offsets: CommitOffset[] = [...next].map(([partition, offset]) => ({ topic: input, partition, offset }));
+        done += records.length;
+        if (done >= EVENTS && last === 0) {
+          last = performance.now();
+          cpuShare = cpu.stop(last - first);
+        }
+        await consumer.commit(offsets);
+      },
+    });
+    const deadline = Date.now() + TIMEOUT_MS;
+    while (done < EVENTS && Date.now() < deadline) await sleep(2);
+    if (done < EVENTS) throw new Error(`raw loop: ${done}/${EVENTS} events in ${TIMEOUT_MS} ms`);
+  } finally {
+    await consumer.close();
+    await producer.close();
+  }
+  const ms = last - first;
+  return { events: done, ms, perSecond: (done / ms) * 1000, cpu: cpuShare };
+}
+
+/** The framework: a topology with a no-op process() step, run by the StreamRunner. */
+async function framework(client: KafkaClient, input: string, output: string, groupId: string): Promise<Measure> {
+  const b = topology();
+  b.stream<unknown>(input)
+    .process('noop', (value) => Promise.resolve(value), { concurrency: CONCURRENCY })
+    .to(output);
+  const engine = new TopologyEngine(b.build(), { stores: new InMemoryStoreProvider() });
+  let first = 0;
+  const cpu = cpuMeter();
+  const prof = await profiler();
+  let cpuShare = 0;
+  const producer = PRODUCER === 'batching' ? new BatchingProducer(await client.producer(), { maxInFlight: Number(process.env.BENCH_IN_FLIGHT ?? 1) }) : undefined;
+  const runner = createRunner({
+    client,
+    ...(producer === undefined ? {} : { producer }),
+    groupId,
+    topic: input,
+    concurrency: CONCURRENCY,
+    ...(process.env.BENCH_COMMIT_INTERVAL_MS === undefined ? {} : { commitIntervalMs: Number(process.env.BENCH_COMMIT_INTERVAL_MS) }),
+    ...(process.env.BENCH_MAX_BUFFERED === undefined ? {} : { maxBuffered: Number(process.env.BENCH_MAX_BUFFERED) }),
+    registry: new Registry(),
+    logger: log,
+    handler: (record) => {
+      if (first === 0) {
+        first = performance.now();
+        cpu.start();
+        prof.start();
+      }
+      return engine.handle(record);
+    },
+  });
+  let last = 0;
+  try {
+    await runner.start();
+    const debug = process.env.BENCH_DEBUG === '1' ? setInterval(() => {
+      const st = runner.status();
+      process.stderr.write(`  processed ${st.processed} inFlight ${st.inFlight} buffered ${st.buffered} paused ${st.pausedPartitions.length} batch ${st.peak.batch}\n`);
+    }, 100) : undefined;
+    const deadline = Date.now() + TIMEOUT_MS;
+    // status().processed counts records whose outputs were acknowledged.
+    while (Date.now() < deadline) {
+      if (runner.status().processed >= EVENTS) {
+        last = performance.now();
+        cpuShare = cpu.stop(last - first);
+        await prof.stop();
+        break;
+      }
+      await sleep(1);
+    }
+    if (debug) clearInterval(debug);
+    if (last === 0) throw new Error(`topology: ${runner.status().processed}/${EVENTS} events in ${TIMEOUT_MS} ms`);
+  } finally {
+    await runner.stop(5000);
+    engine.close();
+    await producer?.close();
+  }
+  const ms = last - first;
+  return { events: EVENTS, ms, perSecond: (EVENTS / ms) * 1000, cpu: cpuShare };
+}
+
+async function benchOn(name: string, client: KafkaClient, createTopics: (names: string[]) => Promise<void>): Promise<{ raw: Measure; topology: Measure }> {
+  const tag = `${Date.now().toString(36)}`;
+  const input = `bench-in-${tag}`;
+  const names = [input];
+  for (let r = 0; r < ROUNDS; r += 1) names.push(`bench-raw-${tag}-${r}`, `bench-topo-${tag}-${r}`);
+  await createTopics(names);
+  process.stderr.write(`[${name}] filling ${input} with ${EVENTS} events…\n`);
+  await fill(client, input);
+  const raws: Measure[] = [];
+  const topos: Measure[] = [];
+  for (let r = 0; r < ROUNDS; r += 1) {
+    // Alternate which side goes first, so that a warming JIT or page cache favours neither.
+    const order = r % 2 === 0 ? (['raw', 'topology'] as const) : (['topology', 'raw'] as const);
+    // BENCH_ONLY=topology|raw: one side alone (profiling with node --cpu-prof).
+    for (const side of order.filter((x) => process.env.BENCH_ONLY === undefined || process.env.BENCH_ONLY === x)) {
+      const m =
+        side === 'raw'
+          ? await raw(client, input, `bench-raw-${tag}-${r}`, `bench-raw-${tag}-${r}`)
+          : await framework(client, input, `bench-topo-${tag}-${r}`, `bench-topo-${tag}-${r}`);
+      (side === 'raw' ? raws : topos).push(m);
+      process.stderr.write(`[${name}] round ${r + 1} ${side.padEnd(8)} ${m.perSecond.toFixed(0).padStart(7)} events/s (${m.ms.toFixed(0)} ms, CPU ${(100 * m.cpu).toFixed(0)}%)\n`);
+    }
+  }
+  const none: Measure = { events: 0, ms: 0, perSecond: NaN, cpu: NaN };
+  const best = (ms: Measure[]): Measure => ms.reduce((a, b) => (b.perSecond > a.perSecond ? b : a), ms[0] ?? none);
+  return { raw: best(raws), topology: best(topos) };
+}
+
+function table(rows: Array<{ broker: string; raw: Measure; topology: Measure }>): string {
+  const header = ['broker/client', 'events', 'raw events/s', 'raw CPU', 'topology events/s', 'topology CPU', 'topology/raw'];
+  const body = rows.map((r) => [
+    r.broker,
+    String(r.raw.events),
+    r.raw.perSecond.toFixed(0),
+    `${(100 * r.raw.cpu).toFixed(0)}%`,
+    r.topology.perSecond.toFixed(0),
+    `${(100 * r.topology.cpu).toFixed(0)}%`,
+    (r.topology.perSecond / r.raw.perSecond).toFixed(2),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
+  const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
+
+async function main(): Promise<void> {
+  const rows: Array<{ broker: string; raw: Measure; topology: Measure }> = [];
+  let broker: LocalBroker | undefined;
+  const external = process.env.KAFKA_BROKERS;
+  try {
+    let brokers: string[];
+    let version = 'external';
+    if (external) {
+      brokers = external.split(',').map((s) => s.trim());
+    } else {
+      broker = await startLocalBroker();
+      brokers = broker.brokers;
+      version = broker.version;
+    }
+    const client = createKafkaClient('platformatic', { brokers, clientId: 'bench' });
+    try {
+      const admin = await client.admin();
+      const created: string[] = [];
+      const result = await benchOn(`kafka ${version}/platformatic`, client, async (names) => {
+        await admin.createTopics(names.map((name) => ({ name, partitions: PARTITIONS })));
+        created.push(...names);
+      });
+      // An external broker outlives the run: leave it as it was.
+      if (external) await admin.deleteTopics(created).catch(() => undefined);
+      await admin.close();
+      rows.push({ broker: `Kafka ${version} / platformatic`, ...result });
+    } finally {
+      await client.close();
+    }
+    if (process.env.BENCH_EMBEDDED === '1') {
+      const embedded = new EmbeddedKafka();
+      const eclient = createEmbeddedClient(embedded);
+      try {
+        const result = await benchOn('embedded', eclient, async (names) => {
+          embedded.createTopics(names.map((name) => ({ name, partitions: PARTITIONS })));
+        });
+        rows.push({ broker: 'embedded', ...result });
+      } finally {
+        await eclient.close();
+      }
+    }
+  } finally {
+    await broker?.stop();
+  }
+  process.stdout.write(`\nframework overhead: ${EVENTS} events, ${PARTITIONS} partitions, runner concurrency ${CONCURRENCY}, ${PRODUCER} producer, best of ${ROUNDS} rounds\n\n`);
+  process.stdout.write(`${table(rows)}\n\n`);
+  const main = rows[0]!;
+  const ratio = main.topology.perSecond / main.raw.perSecond;
+  process.stdout.write(`ratio topology/raw = ${ratio.toFixed(2)} (target ≥ 0.80): ${ratio >= 0.8 ? 'met' : 'NOT met'}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,62 @@
+import { expect } from 'chai';
+import { BatchingProducer } from '../../runtime/app/batching-producer.ts';
+import type { KafkaProducer, ProduceRecord, RecordMetadata } from '../../runtime/kafka/types.ts';
+
+/** A producer that records each request and acknowledges it when told to. */
+function fakeProducer(): KafkaProducer & { requests: ProduceRecord[][]; ack(error?: Error): void } {
+  const requests: ProduceRecord[][] = [];
+  const pending: Array<{ resolve: (m: RecordMetadata[]) => void; reject: (e: unknown) => void; records: ProduceRecord[] }> = [];
+  let offset = 0;
+  return {
+    requests,
+    send(records) {
+      requests.push([...records]);
+      return new Promise((resolve, reject) => pending.push({ resolve, reject, records: [...records] }));
+    },
+    ack(error) {
+      const p = pending.shift()!;
+      if (error) p.reject(error);
+      else p.resolve(p.records.map((r) => ({ topic: r.topic, partition: 0, offset: offset++ })));
+    },
+    close: () => Promise.resolve(),
+  };
+}
+
+const rec = (v: string): ProduceRecord => ({ topic: 't', key: 'k', value: v });
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+describe('BatchingProducer (runtime/app)', () => {
+  it('sends at once when idle, coalesces what arrives while a request is in flight, and gives each caller its own metadata', async () => {
+    const inner = fakeProducer();
+    const p = new BatchingProducer(inner);
+    const a = p.send([rec('a')]);
+    await tick();
+    expect(inner.requests).to.have.length(1);
+    const b = p.send([rec('b1'), rec('b2')]);
+    const c = p.send([rec('c')]);
+    await tick();
+    expect(inner.requests, 'one request in flight at a time').to.have.length(1);
+    inner.ack();
+    expect((await a).map((m) => m.offset)).to.deep.equal([0]);
+    await tick();
+    expect(inner.requests[1]!.map((r) => r.value)).to.deep.equal(['b1', 'b2', 'c']);
+    inner.ack();
+    expect((await b).map((m) => m.offset)).to.deep.equal([1, 2]);
+    expect((await c).map((m) => m.offset)).to.deep.equal([3]);
+  });
+
+  it('a failed request fails every caller in it, and later sends go on', async () => {
+    const inner = fakeProducer();
+    const p = new BatchingProducer(inner);
+    const a = p.send([rec('a')]);
+    const b = p.send([rec('b')]);
+    await tick();
+    inner.ack(new Error('broker down'));
+    const results = await Promise.allSettled([a, b]);
+    expect(results.map((r) => r.status)).to.deep.equal(['rejected', 'rejected']);
+    const c = p.send([rec('c')]);
+    await tick();
+    inner.ack();
+    expect(await c).to.have.length(1);
+  });
+});
