@@ -3,6 +3,8 @@
  * The operators' CLI (DESIGN.md "Commands"). Each command lives in ./commands/<name>.ts and
  * registers itself on the program; bad input exits 2 with a one-line reason on stderr.
  */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { registerExecute } from './commands/execute.ts';
 import { registerTopology } from './commands/topology.ts';
@@ -40,7 +42,17 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const isEntry = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/'));
+// Run when executed directly, also through the npm `bin` symlink (argv[1] is then the link).
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+const isEntry = isEntryPoint();
 if (isEntry) {
   main(process.argv).then(
     (code) => process.exit(code),
