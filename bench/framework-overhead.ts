@@ -35,6 +35,8 @@ const PARTITIONS = Number(process.env.BENCH_PARTITIONS ?? 6);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 256);
 /** `batching` (default): the processor's BatchingProducer under the runner; `plain`: the runner's own producer. */
 const PRODUCER = process.env.BENCH_PRODUCER === 'plain' ? 'plain' : 'batching';
+const RUNNER_ONLY = process.env.BENCH_HANDLER === 'runner';
+const JSON_ONLY = process.env.BENCH_HANDLER === 'json';
 /** Distinct keys (users) the events cycle through. */
 const USERS = Number(process.env.BENCH_USERS ?? 1000);
 const TIMEOUT_MS = 180_000;
@@ -172,6 +174,10 @@ async function framework(client: KafkaClient, input: string, output: string, gro
         cpu.start();
         prof.start();
       }
+      // BENCH_HANDLER=runner: the runner alone (bytes passed through), to split runner and engine costs.
+      if (RUNNER_ONLY) return [{ topic: output, key: record.key, value: record.value }];
+      // BENCH_HANDLER=json: the runner plus the JSON decode/encode the topology's serdes do.
+      if (JSON_ONLY) return [{ topic: output, key: record.key, value: JSON.stringify(JSON.parse(record.value!.toString('utf8'))) }];
       return engine.handle(record);
     },
   });

@@ -13,7 +13,7 @@
  * - process() calls are bounded per node by a FIFO semaphore (`concurrency`).
  * Bounding how many records are submitted (backpressure) is the caller's job: see stats().
  */
-import { EMPTY, concat, defer, from, map, mergeMap, of, catchError, type Observable, lastValueFrom, toArray } from 'rxjs';
+import { from, map, mergeMap, of, catchError, type Observable } from 'rxjs';
 import { TagstreamError } from '../runtime/errors.ts';
 import type { ConsumedRecord, ProduceRecord } from '../runtime/kafka/types.ts';
 import type { KeyValueStore, StoreProvider } from '../state/store.ts';
@@ -68,7 +68,22 @@ export interface EngineOptions {
   stores: StoreProvider;
 }
 
-type Exec = (value: unknown, ctx: RecordContext) => Observable<OutputRecord>;
+/**
+ * A compiled node: pushes the outputs of `value` (depth-first, successors in declaration order) into
+ * `out`; returns a promise only when an async process() step is on the path, so a record that needs
+ * no async work goes through the whole graph synchronously. (Composing RxJS Observables per record
+ * did the same but halved the runner's throughput: bench/framework-overhead.ts, README-app.md.)
+ */
+type Exec = (value: unknown, ctx: RecordContext, out: OutputRecord[]) => Promise<void> | void;
+
+/** Runs `steps` one after another; stays synchronous until one of them returns a promise. */
+function sequence(steps: readonly (() => Promise<void> | void)[], from = 0): Promise<void> | void {
+  for (let i = from; i < steps.length; i += 1) {
+    const pending = (steps[i] as () => Promise<void> | void)();
+    if (pending !== undefined) return pending.then(() => sequence(steps, i + 1));
+  }
+  return undefined;
+}
 
 /** FIFO counting semaphore: a released permit goes straight to the oldest waiter. */
 class Semaphore {
@@ -169,7 +184,17 @@ export class TopologyEngine {
       timestamp: record.timestamp,
       key: record.key,
     };
-    const task = (): Promise<OutputRecord[]> => lastValueFrom(exec(record.value, ctx).pipe(toArray()));
+    const task = (): Promise<OutputRecord[]> => {
+      const out: OutputRecord[] = [];
+      let pending: Promise<void> | void;
+      try {
+        pending = exec(record.value, ctx, out);
+      } catch (err) {
+        // Settles as early as a synchronous success would: completion order stays submission order.
+        return Promise.reject(err);
+      }
+      return pending === undefined ? Promise.resolve(out) : pending.then(() => out);
+    };
     const run = this.topology.perKeyOrdered ? this.lanes.run(record.key, task) : task();
     this.inFlight.add(run);
     const forget = (): void => {
@@ -258,10 +283,10 @@ export class TopologyEngine {
     const children = node.successors.map((s) => this.compile(s));
     const next: Exec =
       children.length === 0
-        ? () => EMPTY
+        ? () => undefined
         : children.length === 1
           ? (children[0] as Exec)
-          : (value, ctx) => concat(...children.map((child) => child(value, ctx)));
+          : (value, ctx, out) => sequence(children.map((child) => () => child(value, ctx, out)));
     const exec = this.execFor(node, next, children);
     this.compiled.set(name, exec);
     return exec;
@@ -270,14 +295,15 @@ export class TopologyEngine {
   private execFor(node: TopologyNode, next: Exec, children: readonly Exec[]): Exec {
     if (node.type === 'source') return next;
     if (node.type === 'sink') {
-      return (value, ctx) =>
-        of<OutputRecord>({
+      return (value, ctx, out) => {
+        out.push({
           topic: node.topic,
           key: ctx.key,
           value,
           sink: node.name,
           ...(node.table === undefined ? {} : { partition: ctx.partition }),
         });
+      };
     }
     const guard = <T>(ctx: RecordContext, fn: () => T): T => {
       try {
@@ -288,57 +314,52 @@ export class TopologyEngine {
     };
     switch (node.kind) {
       case 'map-values':
-        return (value, ctx) => defer(() => next(guard(ctx, () => node.fn(value, ctx)), ctx));
+        return (value, ctx, out) => next(guard(ctx, () => node.fn(value, ctx)), ctx, out);
       case 'flat-map-values':
-        return (value, ctx) =>
-          defer(() => {
-            const values = guard(ctx, () => [...node.fn(value, ctx)]);
-            return values.length === 0 ? EMPTY : concat(...values.map((v) => next(v, ctx)));
-          });
+        return (value, ctx, out) => {
+          const values = guard(ctx, () => [...node.fn(value, ctx)]);
+          return values.length === 0 ? undefined : sequence(values.map((v) => () => next(v, ctx, out)));
+        };
       case 'filter':
-        return (value, ctx) => defer(() => (guard(ctx, () => node.predicate(value, ctx)) ? next(value, ctx) : EMPTY));
+        return (value, ctx, out) => (guard(ctx, () => node.predicate(value, ctx)) ? next(value, ctx, out) : undefined);
       case 'branch':
-        return (value, ctx) =>
-          defer(() => {
-            const i = guard(ctx, () => node.predicates.findIndex((p) => p(value, ctx)));
-            return i < 0 ? EMPTY : (children[i] as Exec)(value, ctx);
-          });
+        return (value, ctx, out) => {
+          const i = guard(ctx, () => node.predicates.findIndex((p) => p(value, ctx)));
+          return i < 0 ? undefined : (children[i] as Exec)(value, ctx, out);
+        };
       case 'branch-child':
         return next;
       case 'table-source':
-        return (value, ctx) =>
-          defer(() => {
-            // Kafka drops null-key records for tables too: no key, nothing to address.
-            if (ctx.key === null) return EMPTY;
-            const store = this.store(node.store, ctx);
-            if (value === null) store.delete(ctx.key);
-            else store.put(ctx.key, value);
-            return next(value, ctx);
-          });
+        return (value, ctx, out) => {
+          // Kafka drops null-key records for tables too: no key, nothing to address.
+          if (ctx.key === null) return undefined;
+          const store = this.store(node.store, ctx);
+          if (value === null) store.delete(ctx.key);
+          else store.put(ctx.key, value);
+          return next(value, ctx, out);
+        };
       case 'left-join':
-        return (value, ctx) =>
-          defer(() => {
-            const tableValue = ctx.key === null ? null : (this.store(node.store, ctx).get(ctx.key) ?? null);
-            return next(guard(ctx, () => node.joiner(value, tableValue, ctx)), ctx);
-          });
+        return (value, ctx, out) => {
+          const tableValue = ctx.key === null ? null : (this.store(node.store, ctx).get(ctx.key) ?? null);
+          return next(guard(ctx, () => node.joiner(value, tableValue, ctx)), ctx, out);
+        };
       case 'to-table':
-        return (value, ctx) =>
-          defer(() => {
-            if (ctx.key === null) {
-              throw new TagstreamError('ERR_TOPOLOGY_NULL_KEY', `node "${node.name}" cannot write a record without key to table "${node.store}"`, {
-                node: node.name,
-                topic: ctx.topic,
-                partition: ctx.partition,
-                offset: ctx.offset,
-              });
-            }
-            const store = this.store(node.store, ctx);
-            if (value === null || value === undefined) store.delete(ctx.key);
-            else store.put(ctx.key, value);
-            return next(value ?? null, ctx);
-          });
+        return (value, ctx, out) => {
+          if (ctx.key === null) {
+            throw new TagstreamError('ERR_TOPOLOGY_NULL_KEY', `node "${node.name}" cannot write a record without key to table "${node.store}"`, {
+              node: node.name,
+              topic: ctx.topic,
+              partition: ctx.partition,
+              offset: ctx.offset,
+            });
+          }
+          const store = this.store(node.store, ctx);
+          if (value === null || value === undefined) store.delete(ctx.key);
+          else store.put(ctx.key, value);
+          return next(value ?? null, ctx, out);
+        };
       case 'process':
-        return (value, ctx) => defer(() => from(this.runProcess(node, value, ctx))).pipe(mergeMap((out) => next(out, ctx)));
+        return (value, ctx, out) => this.runProcess(node, value, ctx).then((result) => next(result, ctx, out));
     }
   }
 
