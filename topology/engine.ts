@@ -97,12 +97,16 @@ class Semaphore {
     return this.waiters.length;
   }
 
+  /** Takes a permit at once if one is free (no promise: the common case on the hot path). */
+  tryAcquire(): boolean {
+    if (this.active >= this.limit) return false;
+    this.active += 1;
+    if (this.active > this.maxActive) this.maxActive = this.active;
+    return true;
+  }
+
   acquire(): Promise<void> {
-    if (this.active < this.limit) {
-      this.active += 1;
-      this.maxActive = Math.max(this.maxActive, this.active);
-      return Promise.resolve();
-    }
+    if (this.tryAcquire()) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
@@ -117,18 +121,27 @@ class Semaphore {
 class KeyedLanes {
   private readonly tails = new Map<string, Promise<void>>();
 
-  run<T>(key: RecordKey, task: () => Promise<T>): Promise<T> {
-    if (key === null) return task();
-    const previous = this.tails.get(key) ?? Promise.resolve();
-    const result = previous.then(task);
-    const tail = result.then(
-      () => undefined,
-      () => undefined,
+  /** `settled` runs once the task settled (whatever the outcome), after the lane moved on. */
+  run<T>(key: RecordKey, task: () => Promise<T>, settled: () => void): Promise<T> {
+    if (key === null) {
+      const result = task();
+      result.then(settled, settled);
+      return result;
+    }
+    const previous = this.tails.get(key);
+    // An idle key (the usual case when the caller already orders per key) starts at once.
+    const result = previous === undefined ? task() : previous.then(task);
+    const tail: Promise<void> = result.then(
+      () => {
+        if (this.tails.get(key) === tail) this.tails.delete(key);
+        settled();
+      },
+      () => {
+        if (this.tails.get(key) === tail) this.tails.delete(key);
+        settled();
+      },
     );
     this.tails.set(key, tail);
-    void tail.then(() => {
-      if (this.tails.get(key) === tail) this.tails.delete(key);
-    });
     return result;
   }
 
@@ -142,16 +155,32 @@ export class TopologyEngine {
   private readonly sourcesByTopic = new Map<string, SourceNode>();
   private readonly semaphores = new Map<string, Semaphore>();
   private readonly lanes = new KeyedLanes();
+  /** Signals of running process() calls that were created (lazily, on first use), for close(). */
   private readonly controllers = new Set<AbortController>();
-  private readonly inFlight = new Set<Promise<unknown>>();
+  /** Submitted records not settled yet, and who waits for none to be left (idle()). */
+  private pending = 0;
+  private idleWaiters: (() => void)[] = [];
+  private readonly onSettled = (): void => {
+    this.pending -= 1;
+    if (this.pending === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const wake of waiters) wake();
+    }
+  };
+  private readonly perKeyOrdered: boolean;
+  private readonly sinkSerdes = new Map<string, SinkNode['serde']>();
   private closed = false;
 
   constructor(
     readonly topology: Topology,
     private readonly options: EngineOptions,
   ) {
+    // A built topology does not change: computed once instead of per record.
+    this.perKeyOrdered = topology.perKeyOrdered;
     for (const node of topology.nodes.values()) {
       if (node.type === 'source') this.sourcesByTopic.set(node.topic, node);
+      if (node.type === 'sink') this.sinkSerdes.set(node.name, node.serde);
       if (node.type === 'processor' && node.kind === 'process') {
         this.semaphores.set(node.name, new Semaphore(node.options.concurrency));
       }
@@ -195,12 +224,10 @@ export class TopologyEngine {
       }
       return pending === undefined ? Promise.resolve(out) : pending.then(() => out);
     };
-    const run = this.topology.perKeyOrdered ? this.lanes.run(record.key, task) : task();
-    this.inFlight.add(run);
-    const forget = (): void => {
-      this.inFlight.delete(run);
-    };
-    run.then(forget, forget);
+    this.pending += 1;
+    if (this.perKeyOrdered) return this.lanes.run(record.key, task, this.onSettled);
+    const run = task();
+    run.then(this.onSettled, this.onSettled);
     return run;
   }
 
@@ -241,33 +268,43 @@ export class TopologyEngine {
 
   /** Encodes an output with its sink's serde, ready for KafkaProducer.send(). */
   encode(output: OutputRecord): ProduceRecord {
-    const sink = this.topology.node(output.sink) as SinkNode;
-    return {
-      topic: output.topic,
-      key: output.key,
-      value: sink.serde.serialize(output.value),
-      ...(output.partition === undefined ? {} : { partition: output.partition }),
-    };
+    const serde = this.sinkSerdes.get(output.sink) ?? (this.topology.node(output.sink) as SinkNode).serde;
+    const value = serde.serialize(output.value);
+    return output.partition === undefined
+      ? { topic: output.topic, key: output.key, value }
+      : { topic: output.topic, key: output.key, value, partition: output.partition };
   }
 
   /**
    * The whole round trip of a consumed record: decode, process, encode. Shaped to be a runner's
    * record handler; malformed input rejects with ERR_INVALID_INPUT (for the events DLQ).
    */
-  async handle(record: ConsumedRecord): Promise<ProduceRecord[]> {
-    const outputs = await this.submit(this.decode(record));
-    return outputs.map((output) => this.encode(output));
+  handle(record: ConsumedRecord): Promise<ProduceRecord[]> {
+    let input: InputRecord;
+    try {
+      input = this.decode(record);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.submit(input).then(this.encodeAll);
   }
+
+  private readonly encodeAll = (outputs: OutputRecord[]): ProduceRecord[] => {
+    const encoded = new Array<ProduceRecord>(outputs.length);
+    for (let i = 0; i < outputs.length; i += 1) encoded[i] = this.encode(outputs[i] as OutputRecord);
+    return encoded;
+  };
 
   stats(): EngineStats {
     const process: Record<string, ProcessStepStats> = {};
     for (const [name, s] of this.semaphores) process[name] = { active: s.active, waiting: s.waiting, maxActive: s.maxActive };
-    return { pending: this.inFlight.size, activeKeys: this.lanes.size, process };
+    return { pending: this.pending, activeKeys: this.lanes.size, process };
   }
 
   /** Resolves when every submitted record has settled. */
-  async idle(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  idle(): Promise<void> {
+    if (this.pending === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   /** Refuses new records and aborts the signal of running process() calls. */
@@ -367,12 +404,41 @@ export class TopologyEngine {
     return this.options.stores.store(name, ctx.partition);
   }
 
-  private async runProcess(node: Extract<ProcessorNode, { kind: 'process' }>, value: unknown, ctx: RecordContext): Promise<unknown> {
+  private runProcess(node: Extract<ProcessorNode, { kind: 'process' }>, value: unknown, ctx: RecordContext): Promise<unknown> {
     const semaphore = this.semaphores.get(node.name) as Semaphore;
-    await semaphore.acquire();
-    const controller = new AbortController();
-    this.controllers.add(controller);
-    const pctx: ProcessContext = { ...ctx, node: node.name, signal: controller.signal };
+    if (semaphore.tryAcquire()) return this.callProcess(node, semaphore, value, ctx);
+    return semaphore.acquire().then(() => this.callProcess(node, semaphore, value, ctx));
+  }
+
+  /**
+   * Calls a process() step holding a permit of `semaphore`. Its signal (an AbortController per
+   * call) is created only if the step reads `ctx.signal` or a timeout needs it: most steps of the
+   * hot path never do, and an AbortController per record was a visible share of the per-record CPU.
+   */
+  private callProcess(node: Extract<ProcessorNode, { kind: 'process' }>, semaphore: Semaphore, value: unknown, ctx: RecordContext): Promise<unknown> {
+    let controller: AbortController | undefined;
+    const controllers = this.controllers;
+    const engine = this;
+    const signalOf = (): AbortController => {
+      if (controller === undefined) {
+        controller = new AbortController();
+        controllers.add(controller);
+        // Created after close(): the step must still see that the engine is closed.
+        if (engine.closed) controller.abort(new TagstreamError('ERR_TOPOLOGY_CLOSED', 'the topology engine is closed'));
+      }
+      return controller;
+    };
+    const pctx: ProcessContext = {
+      topic: ctx.topic,
+      partition: ctx.partition,
+      offset: ctx.offset,
+      timestamp: ctx.timestamp,
+      key: ctx.key,
+      node: node.name,
+      get signal(): AbortSignal {
+        return signalOf().signal;
+      },
+    };
     let call: Promise<unknown>;
     try {
       call = Promise.resolve(node.fn(value, pctx));
@@ -381,38 +447,49 @@ export class TopologyEngine {
     }
     // The permit is held until the call really settles, even after a timeout: the concurrency bound
     // is about work actually running, and an aborted call may take a moment to stop.
-    const settled = call.then(
-      () => undefined,
-      () => undefined,
-    );
-    void settled.then(() => {
-      this.controllers.delete(controller);
+    const release = (): void => {
+      if (controller !== undefined) controllers.delete(controller);
       semaphore.release();
-    });
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const timeoutMs = node.options.timeoutMs;
-      if (timeoutMs === undefined) return await call;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          const err = new TagstreamError('ERR_TOPOLOGY_PROCESS_TIMEOUT', `process "${node.name}" took more than ${timeoutMs} ms`, {
-            node: node.name,
-            topic: ctx.topic,
-            partition: ctx.partition,
-            offset: ctx.offset,
-            timeoutMs,
-          });
-          // Reject first: a call that settles on abort must not win the race.
-          reject(err);
-          controller.abort(err);
-        }, timeoutMs);
-      });
-      return await Promise.race([call, timeout]);
-    } catch (err) {
-      throw nodeError(node.name, ctx, err);
-    } finally {
-      if (timer !== undefined) clearTimeout(timer);
+    };
+    const timeoutMs = node.options.timeoutMs;
+    if (timeoutMs === undefined) {
+      return call.then(
+        (result) => {
+          release();
+          return result;
+        },
+        (err: unknown) => {
+          release();
+          throw nodeError(node.name, ctx, err);
+        },
+      );
     }
+    call.then(release, release);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = new TagstreamError('ERR_TOPOLOGY_PROCESS_TIMEOUT', `process "${node.name}" took more than ${timeoutMs} ms`, {
+          node: node.name,
+          topic: ctx.topic,
+          partition: ctx.partition,
+          offset: ctx.offset,
+          timeoutMs,
+        });
+        // Reject first: a call that settles on abort must not win the race.
+        reject(err);
+        signalOf().abort(err);
+      }, timeoutMs);
+    });
+    return Promise.race([call, timeout]).then(
+      (result) => {
+        clearTimeout(timer);
+        return result;
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        throw nodeError(node.name, ctx, err);
+      },
+    );
   }
 }
 

@@ -23,6 +23,7 @@ export class KeyScheduler<J extends KeyedJob = KeyedJob> {
   readonly #active = new Set<string>();
   #running = 0;
   #queued = 0;
+  #peak = 0;
   readonly #runningPerPartition = new Map<number, number>();
   readonly #idleWaiters: Array<{ partition: number | undefined; resolve: () => void }> = [];
   readonly #onChange: () => void;
@@ -41,6 +42,11 @@ export class KeyScheduler<J extends KeyedJob = KeyedJob> {
   /** Jobs started and not finished. */
   get inFlight(): number {
     return this.#running;
+  }
+
+  /** Highest `inFlight` seen (exact even when the owner coalesces its onChange work). */
+  get peakInFlight(): number {
+    return this.#peak;
   }
 
   inFlightOf(partition: number): number {
@@ -90,28 +96,36 @@ export class KeyScheduler<J extends KeyedJob = KeyedJob> {
       if (queue.length === 0) this.#queues.delete(key);
       this.#queued -= 1;
       this.#running += 1;
+      if (this.#running > this.#peak) this.#peak = this.#running;
       this.#runningPerPartition.set(job.partition, this.inFlightOf(job.partition) + 1);
       this.#active.add(key);
-      void this.#execute(job);
+      this.#execute(job);
     }
     this.#onChange();
   }
 
-  async #execute(job: J): Promise<void> {
+  /** Plain promise callbacks rather than an async function: two fewer promises per job. */
+  #execute(job: J): void {
+    const finish = (): void => this.#finish(job);
+    let running: Promise<void>;
     try {
-      await job.run();
+      running = job.run();
     } catch {
-      // run() owns its error handling; a throw here must not wedge the key.
-    } finally {
-      this.#active.delete(job.key);
-      this.#running -= 1;
-      const left = this.inFlightOf(job.partition) - 1;
-      if (left > 0) this.#runningPerPartition.set(job.partition, left);
-      else this.#runningPerPartition.delete(job.partition);
-      if (this.#queues.has(job.key)) this.#ready.push(job.key);
-      this.#wakeIdle();
-      this.#pump();
+      // run() owns its error handling; a throw here must not wedge the key (finished async, as before).
+      running = Promise.resolve();
     }
+    running.then(finish, finish);
+  }
+
+  #finish(job: J): void {
+    this.#active.delete(job.key);
+    this.#running -= 1;
+    const left = this.inFlightOf(job.partition) - 1;
+    if (left > 0) this.#runningPerPartition.set(job.partition, left);
+    else this.#runningPerPartition.delete(job.partition);
+    if (this.#queues.has(job.key)) this.#ready.push(job.key);
+    if (this.#idleWaiters.length > 0) this.#wakeIdle();
+    this.#pump();
   }
 
   #wakeIdle(): void {

@@ -126,8 +126,6 @@ export interface RunnerStatus {
   peak: { inFlight: number; buffered: number; batch: number };
 }
 
-class AbortedError extends Error {}
-
 class PartitionTask {
   state: PartitionState;
   readonly tracker = new OffsetTracker();
@@ -139,9 +137,21 @@ class PartitionTask {
   reader: PartitionReader | undefined;
   /** Settles when the restore (and activation) is over, whatever its outcome. */
   restored: Promise<void> = Promise.resolve();
+  /**
+   * Records of this partition being processed, each with the function that gives it up. One abort
+   * listener per partition calls them all: cheaper than two listeners per record on the signal.
+   */
+  readonly running = new Set<() => void>();
 
   constructor(readonly partition: number, state: PartitionState) {
     this.state = state;
+    this.abort.signal.addEventListener(
+      'abort',
+      () => {
+        for (const giveUp of [...this.running]) giveUp();
+      },
+      { once: true },
+    );
   }
 }
 
@@ -182,6 +192,10 @@ export class StreamRunner {
   readonly #peak = { inFlight: 0, buffered: 0, batch: 0 };
   #abandoned = false;
   readonly #reported = { inFlight: 0, buffered: 0, paused: 0 };
+  /** Flow control and gauges are brought up to date once per microtask, not per scheduler change. */
+  #flowQueued = false;
+  /** Finished records not yet added to the processed counter (flushed with the flow update). */
+  #unreported = { ok: 0, error: 0 };
   #stopping: Promise<void> | undefined;
   #fatal: unknown;
   #resolveClosed: () => void = noop;
@@ -195,7 +209,7 @@ export class StreamRunner {
     this.topic = options.topic;
     this.#log = options.logger ?? createLogger('runtime.runner');
     this.metrics = new RunnerMetrics(options.registry);
-    this.#scheduler = new KeyScheduler<RecordJob>(this.settings.concurrency, () => this.#updateFlow());
+    this.#scheduler = new KeyScheduler<RecordJob>(this.settings.concurrency, () => this.#queueFlow());
     this.closed = new Promise<void>((resolve, reject) => {
       this.#resolveClosed = resolve;
       this.#rejectClosed = reject;
@@ -292,7 +306,7 @@ export class StreamRunner {
           restore: t.restore ? { ...t.restore } : undefined,
         })),
       processed: this.#processed,
-      peak: { ...this.#peak },
+      peak: { ...this.#peak, inFlight: Math.max(this.#peak.inFlight, this.#scheduler.peakInFlight) },
     };
   }
 
@@ -544,53 +558,112 @@ export class StreamRunner {
     return { key, partition: record.partition, task, record, run: () => this.#process(task, record) };
   }
 
-  async #process(task: PartitionTask, record: ConsumedRecord): Promise<void> {
+  /**
+   * Runs one record: the handler, then the produce of its outputs (and of every ctx.send), then
+   * counts it as done. Written with plain callbacks (one promise per record, no per-record abort
+   * listener): this is the per-record hot path of the framework (bench/framework-overhead.ts).
+   * Resolves when the record's slot is free: done, handled by onError, failed, or given up (abort).
+   */
+  #process(task: PartitionTask, record: ConsumedRecord): Promise<void> {
     const { signal } = task.abort;
-    if (signal.aborted) return;
-    const producer = this.#producer!;
-    const sends: Promise<RecordMetadata[]>[] = [];
-    const context: RecordContext = {
-      topic: record.topic,
-      partition: record.partition,
-      signal,
-      send: (records) => {
-        const sent = producer.send(records);
-        // Awaited below; until then a rejection must not count as unhandled.
-        sent.catch(noop);
-        sends.push(sent);
-        return sent;
-      },
-    };
-    let outcome: 'ok' | 'error' = 'ok';
-    try {
-      const outputs = await untilAborted(Promise.resolve().then(() => this.#options.handler(record, context)), signal);
-      if (outputs && outputs.length > 0) context.send(outputs).catch(noop);
-      // A handler may send more while these settle: wait until the list stops growing.
-      for (let seen = 0; seen < sends.length; ) {
-        const batch = sends.slice(seen);
-        seen = sends.length;
-        await untilAborted(Promise.all(batch), signal);
-      }
-    } catch (error) {
-      if (error instanceof AbortedError || signal.aborted) return;
-      const onError = this.#options.onError;
-      if (!onError) {
-        this.#fail(new RecordFailedError(record.topic, record.partition, record.offset, { cause: error }));
-        return;
-      }
+    if (signal.aborted) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const producer = this.#producer!;
+      let over = false;
+      let handlerDone = false;
+      let sending = 0;
+      const giveUp = (): void => {
+        if (over) return;
+        over = true;
+        task.running.delete(giveUp);
+        resolve();
+      };
+      const succeed = (): void => {
+        if (over) return;
+        over = true;
+        task.running.delete(giveUp);
+        if (!signal.aborted) this.#completed(task, record, 'ok');
+        resolve();
+      };
+      const fail = (error: unknown): void => {
+        if (over) return;
+        over = true;
+        task.running.delete(giveUp);
+        if (signal.aborted) {
+          resolve();
+          return;
+        }
+        this.#failed(task, record, error).then(resolve, resolve);
+      };
+      // A send failing while the handler still runs fails the record only once the handler is
+      // over: the key's slot must not be freed while its handler runs.
+      let sendFailed = false;
+      let sendError: unknown;
+      const sent = (): void => {
+        sending -= 1;
+        if (handlerDone && sending === 0) succeed();
+      };
+      const notSent = (error: unknown): void => {
+        sending -= 1;
+        if (handlerDone) fail(error);
+        else if (!sendFailed) {
+          sendFailed = true;
+          sendError = error;
+        }
+      };
+      const send = (records: readonly ProduceRecord[]): Promise<RecordMetadata[]> => {
+        const sending$ = producer.send(records);
+        sending += 1;
+        // Also marks the promise handled: a caller that drops it must not get an unhandled rejection.
+        sending$.then(sent, notSent);
+        return sending$;
+      };
+      const handled = (outputs: readonly ProduceRecord[] | void): void => {
+        if (over) return;
+        if (outputs && outputs.length > 0) send(outputs);
+        // A handler may still send more while these settle: done when none is left outstanding.
+        handlerDone = true;
+        if (sendFailed) fail(sendError);
+        else if (sending === 0) succeed();
+      };
+      task.running.add(giveUp);
+      const context: RecordContext = { topic: record.topic, partition: record.partition, signal, send };
+      let result: ReturnType<RecordHandler>;
       try {
-        await onError(error, record);
-        outcome = 'error';
-      } catch (handlerError) {
-        this.#fail(new RecordFailedError(record.topic, record.partition, record.offset, { cause: handlerError }));
+        result = this.#options.handler(record, context);
+      } catch (error) {
+        fail(error);
         return;
       }
-    }
-    if (signal.aborted) return;
+      if (isPromiseLike(result)) result.then(handled, fail);
+      else handled(result);
+    });
+  }
+
+  /** A finished record: counts toward the watermark; metrics are added up per microtask. */
+  #completed(task: PartitionTask, record: ConsumedRecord, outcome: 'ok' | 'error'): void {
     task.tracker.complete(record.offset);
     this.#processed += 1;
-    this.metrics.processed.inc({ group: this.groupId, topic: record.topic, outcome });
+    this.#unreported[outcome] += 1;
+    this.#queueFlow();
     if (this.#commitIntervalMs === 0) this.#requestCommit();
+  }
+
+  /** The handler or a produce failed: onError decides (done as `error`), else the runner stops. */
+  async #failed(task: PartitionTask, record: ConsumedRecord, error: unknown): Promise<void> {
+    const onError = this.#options.onError;
+    if (!onError) {
+      this.#fail(new RecordFailedError(record.topic, record.partition, record.offset, { cause: error }));
+      return;
+    }
+    try {
+      await onError(error, record);
+    } catch (handlerError) {
+      this.#fail(new RecordFailedError(record.topic, record.partition, record.offset, { cause: handlerError }));
+      return;
+    }
+    if (task.abort.signal.aborted) return;
+    this.#completed(task, record, 'error');
   }
 
   // ───────────────────────────── commits ─────────────────────────────
@@ -647,7 +720,17 @@ export class StreamRunner {
     return this.#state === 'starting' || this.#state === 'running';
   }
 
-  /** Pauses or resumes fetching from the current load; keeps the gauges in step. */
+  /** Schedules #updateFlow for the end of the current microtask batch (once, however many changes). */
+  #queueFlow(): void {
+    if (this.#flowQueued) return;
+    this.#flowQueued = true;
+    queueMicrotask(() => {
+      this.#flowQueued = false;
+      this.#updateFlow();
+    });
+  }
+
+  /** Pauses or resumes fetching from the current load; keeps the gauges and counters in step. */
   #updateFlow(): void {
     const inFlight = this.#scheduler.inFlight;
     const buffered = this.#buffered();
@@ -689,11 +772,31 @@ export class StreamRunner {
     return [...this.#pausedParts].sort((a, b) => a - b);
   }
 
+  #flushCounters(): void {
+    const { ok, error } = this.#unreported;
+    if (ok > 0) this.metrics.processed.inc({ group: this.groupId, topic: this.topic, outcome: 'ok' }, ok);
+    if (error > 0) this.metrics.processed.inc({ group: this.groupId, topic: this.topic, outcome: 'error' }, error);
+    this.#unreported.ok = 0;
+    this.#unreported.error = 0;
+  }
+
+  #pausedCount(): number {
+    return this.#pausedWhole || this.#state === 'stopping' ? this.#tasks.size : this.#pausedParts.size;
+  }
+
   /** Gauges move by deltas so that runners sharing a registry add up. */
   #syncGauges(inFlight: number, buffered: number): void {
-    const group = { group: this.groupId };
+    this.#flushCounters();
     const over = this.#state === 'stopped' || this.#state === 'failed';
-    const next = over ? { inFlight: 0, buffered: 0, paused: 0 } : { inFlight, buffered, paused: this.#pausedPartitionList().length };
+    const paused = over ? 0 : this.#pausedCount();
+    if (over) {
+      inFlight = 0;
+      buffered = 0;
+    }
+    const reported = this.#reported;
+    if (inFlight === reported.inFlight && buffered === reported.buffered && paused === reported.paused) return;
+    const group = { group: this.groupId };
+    const next = { inFlight, buffered, paused };
     if (next.inFlight !== this.#reported.inFlight) this.metrics.inFlight.inc(group, next.inFlight - this.#reported.inFlight);
     if (next.buffered !== this.#reported.buffered) this.metrics.buffered.inc(group, next.buffered - this.#reported.buffered);
     if (next.paused !== this.#reported.paused) this.metrics.pausedPartitions.inc(group, next.paused - this.#reported.paused);
@@ -790,26 +893,8 @@ async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
   }
 }
 
-/** Rejects with AbortedError as soon as `signal` aborts, so an abandoned step frees its slot. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    promise.catch(noop);
-    return Promise.reject(new AbortedError('aborted'));
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(new AbortedError('aborted'));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
+function isPromiseLike<T>(value: PromiseLike<T> | T): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
 }
 
 export function createRunner(options: RunnerOptions): StreamRunner {
