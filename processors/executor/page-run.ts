@@ -46,6 +46,8 @@ export interface Slot {
   uses: number;
   /** Must be replaced before its next event (error, terminated script, renderer hang). */
   dirty: boolean;
+  /** BOOTSTRAP_INJECTION is registered on the tab: documents call it instead of inlining it. */
+  bootstrapInjected: boolean;
 }
 
 export interface RunSettings {
@@ -173,10 +175,22 @@ const BOOTSTRAP_COMPACT = BOOTSTRAP_SOURCE.split('\n')
   .filter((l) => l !== '' && !l.startsWith('//'))
   .join('\n');
 
+/**
+ * Registered once per tab (Page.addScriptToEvaluateOnNewDocument, see pool.ts): defines the
+ * bootstrap as a hidden function of each new top-level document, which the synthetic document's
+ * first script takes away and calls with the visit's config. The 21 KB bootstrap then crosses
+ * CDP once per tab instead of once per view, the HTML parser no longer scans it, and V8 finds
+ * its compiled code in the isolate's cache (same source every time, unlike an inline script
+ * carrying the visit's config). Frames (partner iframes) get nothing.
+ */
+export const BOOTSTRAP_INJECTION =
+  `if(window===window.top)Object.defineProperty(window,'__tagstream_boot',{configurable:true,value:${BOOTSTRAP_COMPACT}})`;
+
 export function synthesizeDocument(
   event: PageViewEvent,
   active: readonly PartnerConfig[],
   bootstrapConfig: Record<string, unknown>,
+  bootstrapInjected = false,
 ): string {
   const lang = escapeHtml(event.device.language);
   const title = escapeHtml(event.page.title ?? '');
@@ -191,7 +205,10 @@ export function synthesizeDocument(
     `<meta name="viewport" content="width=device-width, initial-scale=1"><title>${title}</title>` +
     // No favicon request (new headless asks for one): it is the browser's, not a tag's.
     `<link rel="icon" href="data:,">` +
-    `<script>${BOOTSTRAP_COMPACT}(${jsonForScript(bootstrapConfig)})</script></head><body>\n${body}</body></html>`
+    (bootstrapInjected
+      ? `<script>(function(w){var b=w.__tagstream_boot;delete w.__tagstream_boot;b(${jsonForScript(bootstrapConfig)})})(window)</script>`
+      : `<script>${BOOTSTRAP_COMPACT}(${jsonForScript(bootstrapConfig)})</script>`) +
+    `</head><body>\n${body}</body></html>`
   );
 }
 
@@ -276,7 +293,7 @@ export async function runOnSlot(
     barrierUrl,
     cdpTime: settings.clock === 'cdp-virtual-time',
   };
-  const documentHtml = Buffer.from(synthesizeDocument(event, active, bootstrapConfig), 'utf8');
+  const documentHtml = Buffer.from(synthesizeDocument(event, active, bootstrapConfig, slot.bootstrapInjected), 'utf8');
 
   const fulfill = (requestId: string, status: number, headers: Protocol.Fetch.HeaderEntry[], body: Buffer): void => {
     const params: Protocol.Fetch.FulfillRequestRequest = { requestId, responseCode: status, responseHeaders: headers };

@@ -10,7 +10,7 @@ import puppeteer, { type Browser, type CDPSession, type Protocol } from 'puppete
 import { createLogger, type Logger } from '../../runtime/log.ts';
 import { BrowserCrashedError, ExecutorFailedError, ExecutorUnavailableError } from './errors.ts';
 import { executorMetrics } from './metrics.ts';
-import { runOnSlot, type Slot } from './page-run.ts';
+import { BOOTSTRAP_INJECTION, runOnSlot, type Slot } from './page-run.ts';
 import { ScriptCache, type ScriptCacheOptions } from './script-cache.ts';
 import {
   consentGranted,
@@ -450,6 +450,7 @@ export class Executor {
       handler: null,
       uses: 0,
       dirty: false,
+      bootstrapInjected: false,
       owner,
       fail: (err) => fail(err),
     };
@@ -467,6 +468,16 @@ export class Executor {
     });
     await Promise.all([
       session.send('Fetch.enable', { patterns: [{ urlPattern: '*', requestStage: 'Request' }] }),
+      // Once per tab, not per view; without it documents inline the bootstrap (same behaviour).
+      // The renderer runs such scripts only with the Page domain enabled: its events (a handful
+      // per navigation) cost less than the inline bootstrap (measured: renderer 31-35 -> 25-28,
+      // whole tree 64-72 -> 59-64 ms per view, small-tag workload, alternating runs).
+      session.send('Page.enable').then(() => session.send('Page.addScriptToEvaluateOnNewDocument', { source: BOOTSTRAP_INJECTION })).then(
+        () => {
+          slot.bootstrapInjected = true;
+        },
+        (err: unknown) => this.#log.warn({ err: String(err) }, 'bootstrap injection unavailable; inlining it'),
+      ),
       session.send('Inspector.enable'),
       session.send('Emulation.setFocusEmulationEnabled', { enabled: true }).catch(() => undefined),
       bs.send('Browser.setDownloadBehavior', { behavior: 'deny', browserContextId }).catch(() => undefined),
