@@ -4,15 +4,18 @@
  * consume → produce → commit loop on the same client, the same broker, in the same run.
  * Target: topology / raw ≥ 0.80.
  *
- *   npm run bench:framework                          # real local broker (Kafka 4.1, KRaft), platformatic
- *   BENCH_EVENTS=20000 BENCH_ROUNDS=3 npm run bench:framework
+ *   npm run build; node --max-semi-space-size=32 dist/bench/framework-overhead.js   # compiled, as production runs (docker/Dockerfile runs dist/)
+ *   npm run bench:framework                          # the same through tsx (TypeScript transpiled at load: slower per record)
+ *   BENCH_EVENTS=20000 BENCH_ROUNDS=5 npm run bench:framework
  *   BENCH_EMBEDDED=1 npm run bench:framework         # also on the embedded broker
  *   KAFKA_BROKERS=host:port npm run bench:framework  # an external broker instead of starting one
  *
  * Both sides read the same pre-filled input topic (each with its own group) and write their own
  * output topic. Time runs from the first record received to the last output acknowledged (group
- * join and the final commit excluded, the same way for both). Rounds alternate raw/topology and the
- * best round of each is reported (the machine is shared: the best is the least disturbed).
+ * join and the final commit excluded, the same way for both). Rounds alternate which side goes
+ * first; the report gives median [min–max] over the rounds of events/s and of process CPU per
+ * event (process.cpuUsage over the same window: less sensitive than events/s to a busy machine),
+ * and the per-round ratios (the two sides of a round run back to back, under similar load).
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
