@@ -26,7 +26,7 @@
  *   variants      small,sdk             modes           naive,executor
  *   naive-n       20 (views per naive variant)          naive-conc    4
  *   exec-n        600 (small; sdk runs half)            exec-conc     browsers × pages
- *   browsers      1                     pages           2 (tabs per browser)
+ *   browsers      1                     pages           4 (tabs per browser; best measured: 1 x 4)
  *   headless      shell|new (shell)     lat-n           400 (views in the half-rate run; 0 = skip)
  *   soak          (flag) soak-n 10000, soak-every 500: executor only, small workload
  *   extra         extra Chromium flags for the executor, space-separated (a --disable-features
@@ -57,7 +57,7 @@ const naiveN = num('naive-n', 20);
 const naiveConc = num('naive-conc', 4);
 const execN = num('exec-n', 600);
 const browsers = num('browsers', 1);
-const pages = num('pages', 2);
+const pages = num('pages', 4);
 const execConc = num('exec-conc', browsers * pages);
 const headless = opt('headless', 'shell') as 'shell' | 'new';
 const latN = num('lat-n', soak ? 0 : 400);
