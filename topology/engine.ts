@@ -431,13 +431,12 @@ export class TopologyEngine {
   ): Promise<void> {
     let controller: AbortController | undefined;
     const controllers = this.controllers;
-    const engine = this;
     const signalOf = (): AbortController => {
       if (controller === undefined) {
         controller = new AbortController();
         controllers.add(controller);
         // Created after close(): the step must still see that the engine is closed.
-        if (engine.closed) controller.abort(new TagstreamError('ERR_TOPOLOGY_CLOSED', 'the topology engine is closed'));
+        if (this.closed) controller.abort(new TagstreamError('ERR_TOPOLOGY_CLOSED', 'the topology engine is closed'));
       }
       return controller;
     };

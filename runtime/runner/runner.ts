@@ -620,7 +620,8 @@ export class StreamRunner {
       };
       const handled = (outputs: readonly ProduceRecord[] | void): void => {
         if (over) return;
-        if (outputs && outputs.length > 0) send(outputs);
+        // send() already handles its outcome (sent/notSent): the returned promise is for handlers.
+        if (outputs && outputs.length > 0) void send(outputs);
         // A handler may still send more while these settle: done when none is left outstanding.
         handlerDone = true;
         if (sendFailed) fail(sendError);
