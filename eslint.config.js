@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', '.infra/', '**/fixtures/**', 'eslint.config.js', '.puppeteerrc.cjs'] },
+  { ignores: ['node_modules/', 'dist/', '.infra/', '.scratch/', '**/fixtures/**', 'eslint.config.js', '.puppeteerrc.cjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

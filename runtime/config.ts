@@ -43,7 +43,7 @@ export const SettingsSchema = z
       .prefault({}),
     connectTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
     requestTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
-    /** The consumer-group runner under the processor (README-runner.md "Settings"). */
+    /** The consumer-group runner under the processor (docs/runner.md "Settings"). */
     runner: RunnerSettingsSchema.prefault({}),
     /** Local state stores of the processor (the cookie jars, restored from the changelog). */
     state: z

@@ -72,7 +72,7 @@ export interface EngineOptions {
  * A compiled node: pushes the outputs of `value` (depth-first, successors in declaration order) into
  * `out`; returns a promise only when an async process() step is on the path, so a record that needs
  * no async work goes through the whole graph synchronously. (Composing RxJS Observables per record
- * did the same but halved the runner's throughput: bench/framework-overhead.ts, README-app.md.)
+ * did the same but halved the runner's throughput: bench/framework-overhead.ts, docs/processor.md.)
  */
 type Exec = (value: unknown, ctx: RecordContext, out: OutputRecord[]) => Promise<void> | void;
 

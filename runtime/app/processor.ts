@@ -6,7 +6,7 @@
  *   const processor = await startProcessor({ settings, client, executor, registry, logger });
  *   await processor.stop();
  *
- * How the pieces meet (README-topology.md "What the Kafka-backed runner does with these"):
+ * How the pieces meet (docs/topology.md "What the Kafka-backed runner does with these"):
  * - handler: decode → engine.submit → encode (engine.handle plus an event shape check); the
  *   changelog outputs carry the input's partition, so a jar lands in the partition of its store;
  * - malformed events (bad JSON, not an event) and records the topology itself failed on go to the

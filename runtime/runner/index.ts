@@ -1,4 +1,4 @@
-/** The stateful consumer-group runner: see runner.ts and README-runner.md. */
+/** The stateful consumer-group runner: see runner.ts and docs/runner.md. */
 export {
   StreamRunner,
   createRunner,

@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /**
  * Tunables of the consumer-group runner, validated like every other setting (runtime/config.ts can
- * embed this schema as `runner`). Documented in README-runner.md ("Settings").
+ * embed this schema as `runner`). Documented in docs/runner.md ("Settings").
  */
 export const RunnerSettingsSchema = z
   .object({

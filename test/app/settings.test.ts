@@ -6,7 +6,7 @@ import { loadSettings } from '../../runtime/config.ts';
 import { InvalidInputError } from '../../runtime/errors.ts';
 
 describe('settings of the processor role (runtime/config.ts)', () => {
-  it('defaults: runner settings of README-runner.md, lmdb stores under the temp dir, one browser with two tabs', () => {
+  it('defaults: runner settings of docs/runner.md, lmdb stores under the temp dir, one browser with two tabs', () => {
     const s = loadSettings({ env: {} });
     expect(s.runner).to.include({ concurrency: 16, maxBuffered: 1000, revokeTimeoutMs: 10_000, shutdownTimeoutMs: 30_000, autoOffsetReset: 'earliest', requireCompactedChangelog: true });
     expect(s.runner.commitIntervalMs).to.equal(undefined);
