@@ -24,6 +24,11 @@ import {
   type PartnerConfigInput,
 } from './schemas.ts';
 
+/** Chromium refuses to start its sandbox as root (the CI and development machines here). */
+export function runningAsRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
 export const HEADLESS_SHELL_PATH = '/usr/lib/chromium/chromium-headless-shell';
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 
@@ -39,6 +44,11 @@ export interface ExecutorOptions {
   executablePath?: string;
   /** Allow loopback/private/link-local targets for allowHosts loads (development and tests only). */
   allowPrivateNetwork?: boolean;
+  /**
+   * Chromium's OS sandbox around partner code (default: on, except as root, where Chromium
+   * refuses to start with it). Turning it off as a non-root user removes a layer of defence.
+   */
+  sandbox?: boolean;
   /** Page time without a due timer or pending request after which an event ends (default 5000). */
   quietWindowMs?: number;
   /**
@@ -59,9 +69,10 @@ export interface ExecutorOptions {
 
 // Flags every browser runs with. The fixed set comes from the operator's brief (closed network,
 // no background traffic); the rest from the prototype findings in issue 4.
-export function chromiumArgs(opts: { headless: 'shell' | 'new' }): string[] {
+export function chromiumArgs(opts: { headless: 'shell' | 'new'; sandbox?: boolean }): string[] {
   const args = [
-    '--no-sandbox',
+    // The sandbox stays on where Chromium allows it: partner JavaScript is untrusted.
+    ...(opts.sandbox ?? !runningAsRoot() ? [] : ['--no-sandbox']),
     '--disable-background-networking',
     '--disable-component-update',
     '--disable-sync',
@@ -167,6 +178,7 @@ export class Executor {
       headless,
       executablePath: opts.executablePath ?? (headless === 'shell' ? HEADLESS_SHELL_PATH : CHROMIUM_PATH),
       allowPrivateNetwork: opts.allowPrivateNetwork ?? false,
+      sandbox: opts.sandbox ?? !runningAsRoot(),
       quietWindowMs: opts.quietWindowMs ?? 5000,
       clock: opts.clock ?? 'fake-timers',
       acquireTimeoutMs: opts.acquireTimeoutMs ?? 60_000,
@@ -372,7 +384,7 @@ export class Executor {
       executablePath: this.#opts.executablePath,
       headless: this.#opts.headless === 'shell' ? 'shell' : true,
       pipe: true,
-      args: [...chromiumArgs({ headless: this.#opts.headless }), ...this.#opts.extraArgs],
+      args: [...chromiumArgs({ headless: this.#opts.headless, sandbox: this.#opts.sandbox }), ...this.#opts.extraArgs],
       // navigator.webdriver is the visitor's (false); the automation banner flag is not needed.
       ignoreDefaultArgs: ['--enable-automation'],
       defaultViewport: null,

@@ -6,13 +6,13 @@ import { loadSettings } from '../../runtime/config.ts';
 import { InvalidInputError } from '../../runtime/errors.ts';
 
 describe('settings of the processor role (runtime/config.ts)', () => {
-  it('defaults: runner settings of docs/runner.md, lmdb stores under the temp dir, one browser with two tabs', () => {
+  it('defaults: runner settings of docs/runner.md, lmdb stores under the temp dir, one browser with four tabs', () => {
     const s = loadSettings({ env: {} });
     expect(s.runner).to.include({ concurrency: 16, maxBuffered: 1000, revokeTimeoutMs: 10_000, shutdownTimeoutMs: 30_000, autoOffsetReset: 'earliest', requireCompactedChangelog: true });
     expect(s.runner.commitIntervalMs).to.equal(undefined);
     expect(s.state).to.deep.equal({ dir: join(tmpdir(), 'tagstream', 'state'), store: 'lmdb', noSync: false });
     expect(s.processor).to.deep.equal({ retries: 1 });
-    expect(s.executor).to.deep.equal({ browsers: 1, pagesPerBrowser: 2, headless: 'shell', allowPrivateNetwork: false });
+    expect(s.executor).to.deep.equal({ browsers: 1, pagesPerBrowser: 4, headless: 'shell', allowPrivateNetwork: false });
   });
 
   it('environment variables set them, booleans included; flags override one key of a section and keep the rest', () => {

@@ -148,6 +148,7 @@ export function registerKafkaCommands(program: Command): void {
         pagesPerBrowser: settings.executor.pagesPerBrowser,
         headless: settings.executor.headless,
         allowPrivateNetwork: settings.executor.allowPrivateNetwork,
+        ...(settings.executor.sandbox === undefined ? {} : { sandbox: settings.executor.sandbox }),
         logger: createLogger('executor'),
       });
       // The default registry: the executor's metrics live there too (one /metrics for the process).
