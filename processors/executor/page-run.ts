@@ -48,7 +48,22 @@ export interface Slot {
   dirty: boolean;
   /** BOOTSTRAP_INJECTION is registered on the tab: documents call it instead of inlining it. */
   bootstrapInjected: boolean;
+  /** Called with the URL of each fetch() a dedicated worker of the current visit makes. */
+  workerFetch: ((url: string) => void) | null;
 }
+
+/** CDP binding a worker's fetch hook reports through (removed from the worker's global). */
+export const WORKER_BINDING = '__tagstream_wfetch';
+/**
+ * Evaluated in each dedicated worker before its script runs: the Fetch domain reports a worker's
+ * fetch() and XHR both as `XHR`, so fetch() calls are reported by URL. A Proxy keeps `fetch`
+ * reading as native code.
+ */
+export const WORKER_HOOK =
+  `(function(g){var b=g.${WORKER_BINDING};delete g.${WORKER_BINDING};if(typeof b!=='function'||typeof g.fetch!=='function')return;` +
+  `g.fetch=new Proxy(g.fetch,{apply:function(t,self,args){try{var i=args[0];` +
+  `b(new URL(i&&typeof i==='object'&&'url' in i?i.url:String(i),g.location.href).href)}catch(e){}` +
+  `return Reflect.apply(t,self,args)}})})(self)`;
 
 export interface RunSettings {
   /**
@@ -266,6 +281,10 @@ export async function runOnSlot(
   const userAgent = event.device.userAgent;
 
   const captured: (CapturedRequest & { at: number; fromPolicy: boolean })[] = [];
+  const workerFetches: string[] = [];
+  slot.workerFetch = (url) => {
+    if (workerFetches.length < 2000) workerFetches.push(url);
+  };
   const frameOrigins = new Set<string>([pageUrl.origin]);
   let navFulfilled = false;
   let inflightLoads = 0;
@@ -600,6 +619,7 @@ export async function runOnSlot(
   for (let i = 0; inflightLoads > 0 && i < 50; i++) await new Promise((r) => setTimeout(r, 2));
 
   slot.handler = null;
+  slot.workerFetch = null;
   let cookies: JarCookie[] = jar.cookies;
   // Cookies can only have changed through document.cookie, the CookieStore API, a configured
   // response header or a loaded frame; otherwise the jar's cookies stand as they came in.
@@ -642,6 +662,14 @@ export async function runOnSlot(
       if ((h?.transport === 'fetch' || h?.transport === 'xhr') && (transport === 'xhr' || transport === 'fetch' || transport === 'other'))
         transport = h.transport;
       if (h?.transport === 'beacon' && transport === 'other') transport = 'beacon';
+    }
+    if (transport === 'xhr' && hi < 0) {
+      // No page-side hint: a worker's request; its fetch hook says whether it was fetch().
+      const wi = workerFetches.indexOf(c.url);
+      if (wi >= 0) {
+        workerFetches.splice(wi, 1);
+        transport = 'fetch';
+      }
     }
     partner ??= single;
     if (partner !== null) lastAt.set(partner, Math.max(lastAt.get(partner) ?? 0, c.at));

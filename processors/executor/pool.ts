@@ -10,7 +10,7 @@ import puppeteer, { type Browser, type CDPSession, type Protocol } from 'puppete
 import { createLogger, type Logger } from '../../runtime/log.ts';
 import { BrowserCrashedError, ExecutorFailedError, ExecutorUnavailableError } from './errors.ts';
 import { executorMetrics } from './metrics.ts';
-import { BOOTSTRAP_INJECTION, runOnSlot, type Slot } from './page-run.ts';
+import { BOOTSTRAP_INJECTION, runOnSlot, WORKER_BINDING, WORKER_HOOK, type Slot } from './page-run.ts';
 import { ScriptCache, type ScriptCacheOptions } from './script-cache.ts';
 import {
   consentGranted,
@@ -469,6 +469,7 @@ export class Executor {
       uses: 0,
       dirty: false,
       bootstrapInjected: false,
+      workerFetch: null,
       owner,
       fail: (err) => fail(err),
     };
@@ -479,6 +480,25 @@ export class Executor {
       }
       // Leftovers of a finished visit never leave.
       session.send('Fetch.failRequest', { requestId: ev.requestId, errorReason: 'BlockedByClient' }).catch(() => undefined);
+    });
+    // Dedicated workers start paused (auto-attach below): a hook marks their fetch() calls, which
+    // the Fetch domain reports as XHR like the worker's real XHRs. Costs CDP messages only for a
+    // visit that starts a worker.
+    session.on('Target.attachedToTarget', (ev: Protocol.Target.AttachedToTargetEvent) => {
+      const ws = session.connection()?.session(ev.sessionId);
+      if (!ws) return;
+      if (ev.targetInfo.type !== 'worker') {
+        ws.send('Runtime.runIfWaitingForDebugger').catch(() => undefined);
+        return;
+      }
+      ws.on('Runtime.bindingCalled', (b: Protocol.Runtime.BindingCalledEvent) => {
+        if (b.name === WORKER_BINDING) slot.workerFetch?.(b.payload);
+      });
+      void ws
+        .send('Runtime.addBinding', { name: WORKER_BINDING })
+        .then(() => ws.send('Runtime.evaluate', { expression: WORKER_HOOK }))
+        .catch(() => undefined)
+        .finally(() => ws.send('Runtime.runIfWaitingForDebugger').catch(() => undefined));
     });
     session.on('Inspector.targetCrashed', () => {
       slot.dirty = true;
@@ -497,6 +517,12 @@ export class Executor {
         (err: unknown) => this.#log.warn({ err: String(err) }, 'bootstrap injection unavailable; inlining it'),
       ),
       session.send('Inspector.enable'),
+      session.send('Target.setAutoAttach', {
+        autoAttach: true,
+        waitForDebuggerOnStart: true,
+        flatten: true,
+        filter: [{ type: 'worker', exclude: false }, { exclude: true }],
+      }),
       session.send('Emulation.setFocusEmulationEnabled', { enabled: true }).catch(() => undefined),
       bs.send('Browser.setDownloadBehavior', { behavior: 'deny', browserContextId }).catch(() => undefined),
       ...DENIED_PERMISSIONS.map((name) =>
