@@ -18,6 +18,16 @@ export const SettingsSchema = z
     brokers: z.array(hostPort).default([]),
     client: z.enum(['platformatic', 'kafkajs']).default('platformatic'),
     clientId: z.string().min(1).default('tagstream'),
+    /** Prometheus endpoint of `run` (GET /metrics, GET /health). */
+    metrics: z
+      .object({
+        /** Interface to listen on; Prometheus scrapes from other hosts, hence all interfaces. */
+        host: z.string().min(1).default('0.0.0.0'),
+        /** TCP port; 0 turns the endpoint off. */
+        port: z.number().int().min(0).max(65_535).default(9464),
+      })
+      .strict()
+      .prefault({}),
     topics: z
       .object({
         events: z.string().min(1).default('tracking.events'),
@@ -96,6 +106,8 @@ export const ENV_SETTINGS: Record<string, { path: string[]; parse: (v: string) =
   KAFKA_BROKERS: { path: ['brokers'], parse: splitList },
   KAFKA_CLIENT: { path: ['client'], parse: (v) => v },
   KAFKA_CLIENT_ID: { path: ['clientId'], parse: (v) => v },
+  METRICS_HOST: { path: ['metrics', 'host'], parse: (v) => v },
+  METRICS_PORT: { path: ['metrics', 'port'], parse: Number },
   TOPIC_EVENTS: { path: ['topics', 'events'], parse: (v) => v },
   TOPIC_COOKIES: { path: ['topics', 'cookies'], parse: (v) => v },
   TOPIC_REQUESTS: { path: ['topics', 'requests'], parse: (v) => v },

@@ -222,6 +222,11 @@ export class StreamRunner {
   async start(): Promise<void> {
     if (this.#state !== 'new') throw new RunnerStateError('runner already started', { groupId: this.groupId });
     this.#state = 'starting';
+    // The series exist from the start (at 0), so a dashboard shows an idle member, not "no data".
+    const groupLabel = { group: this.groupId };
+    this.metrics.inFlight.inc(groupLabel, 0);
+    this.metrics.buffered.inc(groupLabel, 0);
+    this.metrics.pausedPartitions.inc(groupLabel, 0);
     const { client } = this.#options;
     try {
       this.#admin = await client.admin();

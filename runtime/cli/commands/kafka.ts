@@ -8,10 +8,11 @@ import { createKafkaClient } from '../../kafka/index.ts';
 import type { KafkaClient } from '../../kafka/types.ts';
 import { computeLag, type PartitionLag } from '../../lag.ts';
 import { createLogger } from '../../log.ts';
+import { startMetricsServer, type MetricsServer } from '../../metrics-server.ts';
 import { createTopics, verifyTopics } from '../../topics.ts';
 import { InvalidInputError } from '../../errors.ts';
 import { register } from 'prom-client';
-import { createExecutor } from '../../../processors/executor/index.ts';
+import { createExecutor, executorMetrics } from '../../../processors/executor/index.ts';
 import { loadPartners, poolExecutor, startProcessor, type ProcessorHandle } from '../../app/index.ts';
 import { onShutdownSignals } from '../../runner/index.ts';
 
@@ -131,6 +132,7 @@ export function registerKafkaCommands(program: Command): void {
     const client = clientFor(settings);
     let pool: Awaited<ReturnType<typeof createExecutor>> | undefined;
     let processor: ProcessorHandle | undefined;
+    let metricsServer: MetricsServer | undefined;
     try {
       const admin = await client.admin();
       try {
@@ -153,6 +155,11 @@ export function registerKafkaCommands(program: Command): void {
       });
       // The default registry: the executor's metrics live there too (one /metrics for the process).
       processor = await startProcessor({ settings, client, executor: poolExecutor(pool, partners), registry: register, logger: createLogger('processor') });
+      if (settings.metrics.port !== 0) {
+        executorMetrics(); // registered lazily by the first event; the endpoint lists them from the start
+        metricsServer = await startMetricsServer(register, settings.metrics);
+        log.info({ metrics: `http://${metricsServer.address.host}:${metricsServer.address.port}/metrics` }, 'metrics endpoint listening');
+      }
     } catch (error) {
       await Promise.allSettled([processor?.stop(), pool?.close()]);
       await client.close();
@@ -183,6 +190,7 @@ export function registerKafkaCommands(program: Command): void {
       await Promise.race([signalled, running.closed]);
     } finally {
       await running.stop().catch(() => undefined);
+      await metricsServer?.close();
       await browsers.close();
       await client.close();
     }
