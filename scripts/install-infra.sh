@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the product and its tests need beyond npm packages, from the project's own files:
-#   - Debian: chromium + chromium-headless-shell (the tag executor's browser), a JDK for Kafka;
+#   - Debian: chromium + chromium-headless-shell (the tag executor's browser), a JDK for Kafka,
+#     prometheus (a real server scrapes the metrics endpoint in a test);
 #   - Maven Central: the Kafka broker jars and CouchbaseMock (runtime/kafka-local/pom.xml).
 # Idempotent and quick when everything is there; `npm test` calls it first, `npm start` with
 # `browser` only (the embedded default needs no Kafka jars).
@@ -27,6 +28,7 @@ fi
 if [ $want_kafka = 1 ]; then
   command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
   command -v mvn >/dev/null || need_apt+=(maven)
+  command -v prometheus >/dev/null || need_apt+=(prometheus)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-infra: apt-get install ${need_apt[*]}" >&2
