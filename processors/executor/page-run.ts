@@ -255,6 +255,28 @@ function fromCookie(c: Protocol.Network.Cookie): JarCookie {
   };
 }
 
+/**
+ * Chromium partitions a third-party frame's storage by top-level site (storage key
+ * `<origin>/^0<top-level site>`; a same-site frame's key is `<origin>/`). The site of a page
+ * origin is learned from Chromium the first time one of its frames is seen, else approximated
+ * (registrable domain without a public-suffix list: the last two labels, three for `co.uk`-like
+ * endings; IP literals and single labels as they are).
+ */
+const topSites = new Map<string, string>();
+function siteOf(u: URL): string {
+  const h = u.hostname;
+  if (/^[\d.]+$/.test(h) || h.startsWith('[') || !h.includes('.')) return `${u.protocol}//${h}`;
+  const labels = h.split('.');
+  const tld = labels[labels.length - 1] ?? '';
+  const sld = labels[labels.length - 2] ?? '';
+  const n = labels.length >= 3 && tld.length === 2 && sld.length <= 3 ? 3 : 2;
+  return `${u.protocol}//${labels.slice(-n).join('.')}`;
+}
+function frameStorageKey(origin: string, pageUrl: URL): string {
+  const top = topSites.get(pageUrl.origin) ?? siteOf(pageUrl);
+  return siteOf(new URL(origin)) === top ? `${origin}/` : `${origin}/^0${top}`;
+}
+
 /** Runs one event; throws only when the tab or its browser is lost (the pool retries then). */
 export async function runOnSlot(
   slot: Slot,
@@ -540,6 +562,17 @@ export async function runOnSlot(
       slot.lost,
     );
   }
+  // Partner frames' own localStorage (other origins of the jar), under the key their frames get.
+  const frameStorage = Object.keys(jar.localStorage).filter((o) => o !== pageUrl.origin && /^https?:\/\//.test(o));
+  if (frameStorage.length > 0) {
+    const jobs: Promise<unknown>[] = [];
+    for (const origin of frameStorage) {
+      const storageId = { storageKey: frameStorageKey(origin, pageUrl), isLocalStorage: true };
+      for (const [key, value] of Object.entries(jar.localStorage[origin] ?? {}))
+        jobs.push(send.send('DOMStorage.setDOMStorageItem', { storageId, key, value }));
+    }
+    await withTimeout(Promise.all(jobs), 5000, slot.lost);
+  }
   const navParams: Protocol.Page.NavigateRequest = { url: event.page.url };
   if (event.page.referrer) {
     navParams.referrer = event.page.referrer;
@@ -618,6 +651,44 @@ export async function runOnSlot(
   // allowHosts loads still in flight are not waited for beyond this point
   for (let i = 0; inflightLoads > 0 && i < 50; i++) await new Promise((r) => setTimeout(r, 2));
 
+  // Partner frames' localStorage: origins whose documents loaded, and those the jar restored.
+  const frameStores = new Map<string, string>();
+  for (const o of [...frameOrigins, ...frameStorage]) if (o !== pageUrl.origin) frameStores.set(o, frameStorageKey(o, pageUrl));
+  const frameLocalStorage = new Map<string, Record<string, string>>();
+  if (!hung && frameStores.size > 0) {
+    if (frameOrigins.size > 1) {
+      // Frames still in the page say which key Chromium gave them (learns the top-level site).
+      const tree = await withTimeout(send.send('Page.getFrameTree'), 5000, slot.lost).catch(() => null);
+      const frames: Protocol.Page.Frame[] = [];
+      const walk = (t: Protocol.Page.FrameTree) => {
+        for (const c of t.childFrames ?? []) {
+          if (frameStores.has(c.frame.securityOrigin)) frames.push(c.frame);
+          walk(c);
+        }
+      };
+      if (tree) walk(tree.frameTree);
+      for (const f of frames) {
+        const k = await withTimeout(send.send('Storage.getStorageKeyForFrame', { frameId: f.id }), 5000, slot.lost).catch(() => null);
+        if (!k) continue;
+        frameStores.set(f.securityOrigin, k.storageKey);
+        const top = /\^0([^^]+)/.exec(k.storageKey)?.[1];
+        if (top) {
+          if (topSites.size > 1000) topSites.clear();
+          topSites.set(pageUrl.origin, top);
+        }
+      }
+    }
+    await withTimeout(
+      Promise.all(
+        [...frameStores].map(async ([origin, storageKey]) => {
+          const got = await send.send('DOMStorage.getDOMStorageItems', { storageId: { storageKey, isLocalStorage: true } });
+          frameLocalStorage.set(origin, Object.fromEntries(got.entries.map((e) => [e[0] ?? '', e[1] ?? ''])));
+        }),
+      ),
+      5000,
+      slot.lost,
+    ).catch((err: unknown) => log.warn({ err: String(err) }, 'frame localStorage not captured'));
+  }
   slot.handler = null;
   slot.workerFetch = null;
   let cookies: JarCookie[] = jar.cookies;
@@ -715,6 +786,10 @@ export async function runOnSlot(
     if (Object.keys(report.localStorage).length > 0) localStorage[report.origin] = report.localStorage;
     else delete localStorage[report.origin];
   }
+  for (const [origin, items] of frameLocalStorage) {
+    if (Object.keys(items).length > 0) localStorage[origin] = items;
+    else delete localStorage[origin];
+  }
   const result: ExecuteResult = { requests, jar: { cookies, localStorage }, trackers };
   log.debug(
     { eventId: event.eventId, requests: requests.length, ms: end - t0, terminations, hung },
@@ -730,6 +805,8 @@ export async function runOnSlot(
     if (!report || report.storageUsed || frameOrigins.size > 1) {
       for (const origin of frameOrigins) jobs.push(send.send('Storage.clearDataForOrigin', { origin, storageTypes: 'all' }));
     }
+    // Partner frames' partitioned storage (loaded this visit or restored from the jar).
+    for (const storageKey of frameStores.values()) jobs.push(send.send('Storage.clearDataForStorageKey', { storageKey, storageTypes: 'all' }));
     // Frames navigated after their insertion add entries to the tab's history too.
     const historyMayChange = !report || report.historyUsed || frameOrigins.size > 1 || captured.some((c) => c.transport === 'iframe' || c.transport === 'form');
     if (historyMayChange) jobs.push(send.send('Page.resetNavigationHistory'));
