@@ -65,6 +65,11 @@ export interface ExecutorOptions {
   /** An existing cache to share, or options for the executor's own. */
   scriptCache?: ScriptCache | Omit<ScriptCacheOptions, 'allowPrivateNetwork' | 'logger'>;
   logger?: Logger;
+  /**
+   * Called with the tab's CDP session as each attempt of an event starts (fault injection in
+   * tests, diagnostics); not on the common path unless set.
+   */
+  onAttempt?: (session: CDPSession, info: { eventId: string; attempt: number }) => void;
 }
 
 // Flags every browser runs with. The fixed set comes from the operator's brief (closed network,
@@ -155,7 +160,8 @@ export interface PoolStats {
 }
 
 export class Executor {
-  readonly #opts: Required<Omit<ExecutorOptions, 'scriptCache' | 'logger' | 'executablePath' | 'extraArgs'>> & {
+  readonly #onAttempt: ExecutorOptions['onAttempt'];
+  readonly #opts: Required<Omit<ExecutorOptions, 'scriptCache' | 'logger' | 'executablePath' | 'extraArgs' | 'onAttempt'>> & {
     executablePath: string;
     extraArgs: string[];
   };
@@ -186,6 +192,7 @@ export class Executor {
       extraArgs: opts.extraArgs ?? [],
     };
     this.#log = opts.logger ?? createLogger('executor');
+    this.#onAttempt = opts.onAttempt;
     if (opts.scriptCache instanceof ScriptCache) {
       this.#cache = opts.scriptCache;
       this.#ownsCache = false;
@@ -263,6 +270,7 @@ export class Executor {
     for (let attempt = 0; attempt < 2; attempt++) {
       const slot = await this.#acquire();
       try {
+        this.#onAttempt?.(slot.session, { eventId: ev.eventId, attempt });
         const { result, cleanup } = await runOnSlot(slot, ev, j, ps, {
           clock: this.#opts.clock,
           quietWindowMs: this.#opts.quietWindowMs,

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { createExecutor, ExecutorUnavailableError } from '../../processors/executor/index.ts';
+import { createExecutor, ExecutorFailedError, ExecutorUnavailableError } from '../../processors/executor/index.ts';
 import { byPath, makeEvent, one, startFixtureServer, tagPartner, type FixtureServer } from './helpers.ts';
 
 describe('executor pool', function () {
@@ -62,5 +62,55 @@ describe('executor pool', function () {
     let err: unknown;
     await ex.execute(makeEvent(), null, [tagPartner(srv, 'ids', 'cookie-id')]).catch((e: unknown) => (err = e));
     expect(err).to.be.instanceOf(ExecutorUnavailableError);
+  });
+});
+
+describe('executor pool: renderer crash', function () {
+  this.timeout(90_000);
+  let srv: FixtureServer;
+  before(async () => {
+    srv = await startFixtureServer();
+  });
+  after(async () => {
+    await srv?.close();
+  });
+
+  it('retries an event whose renderer crashed once on a fresh tab, reports one that crashes twice, and keeps serving others', async () => {
+    // The renderer is crashed through CDP (Page.crash) while the event's slow script is loading.
+    const crashOn = new Map<string, number>([['crash-once', 1], ['crash-always', 2]]);
+    const ex = await createExecutor({
+      browsers: 1,
+      pagesPerBrowser: 2,
+      allowPrivateNetwork: true,
+      onAttempt: (session, { eventId, attempt }) => {
+        if (attempt < (crashOn.get(eventId) ?? 0)) setTimeout(() => void session.send('Page.crash').catch(() => undefined), 300);
+      },
+    });
+    try {
+      const slow = { ...tagPartner(srv, 'slow', 'cookie-id'), html: `<script src="${srv.origin}/tags/cookie-id.js?delay=1200"></script>` };
+      const once = ex.execute(makeEvent({ eventId: 'crash-once' }), null, [slow]);
+      const always = ex.execute(makeEvent({ eventId: 'crash-always' }), null, [slow]).then(
+        () => null,
+        (err: unknown) => err,
+      );
+      // Other events keep flowing while tabs crash and are replaced.
+      const others = await Promise.all([1, 2, 3, 4].map(() => ex.execute(makeEvent(), null, [tagPartner(srv, 'ids', 'cookie-id')])));
+      for (const o of others) expect(o.trackers[0]?.status).to.equal('ok');
+      const r = await once;
+      expect(r.trackers[0]?.status).to.equal('ok');
+      expect(byPath(r.requests, '/cookie-id')).to.have.length(1);
+      const err = await always;
+      expect(err).to.be.instanceOf(ExecutorFailedError);
+      expect((err as ExecutorFailedError).code).to.equal('ERR_EXECUTOR_FAILED');
+      expect(String((err as Error).message)).to.match(/crash-always.*renderer crashed/);
+      const stats = ex.stats();
+      expect(stats.retried).to.equal(2);
+      expect(stats.pagesRecycled).to.be.at.least(3);
+      expect(stats.browsersReplaced).to.equal(0);
+      const after = await ex.execute(makeEvent(), null, [tagPartner(srv, 'ids', 'cookie-id')]);
+      expect(after.trackers[0]?.status).to.equal('ok');
+    } finally {
+      await ex.close();
+    }
   });
 });
