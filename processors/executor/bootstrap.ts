@@ -227,6 +227,9 @@ export const BOOTSTRAP_SOURCE = String.raw`(function (cfg) {
   if (cfg.languages) proto(Navigator.prototype, 'languages', Object.freeze(cfg.languages.slice()));
   if (cfg.language) proto(Navigator.prototype, 'language', cfg.language);
   if (cfg.noUserAgentData) safe(function () { delete Navigator.prototype.userAgentData; });
+  proto(Navigator.prototype, 'hardwareConcurrency', cfg.hardwareConcurrency);
+  if (cfg.deviceMemory === null) safe(function () { delete Navigator.prototype.deviceMemory; });
+  else proto(Navigator.prototype, 'deviceMemory', cfg.deviceMemory);
   // A server has no service worker, dialogs, popups or permission prompts to offer.
   safe(function () { delete Navigator.prototype.serviceWorker; });
   W.alert = function alert() {};
@@ -529,7 +532,7 @@ export const BOOTSTRAP_SOURCE = String.raw`(function (cfg) {
   safe(function () { ['digest', 'encrypt', 'decrypt', 'sign', 'importKey', 'exportKey', 'generateKey'].forEach(function (n) { maskMethod(SubtleCrypto.prototype, n); }); });
   safe(function () { maskMethod(NavigatorUAData.prototype, 'getHighEntropyValues'); });
   safe(function () { ['set', 'delete'].forEach(function (n) { maskMethod(CookieStore.prototype, n); }); });
-  [[Navigator.prototype, ['webdriver', 'languages', 'language']], [Screen.prototype, ['colorDepth', 'pixelDepth', 'availWidth', 'availHeight']],
+  [[Navigator.prototype, ['webdriver', 'languages', 'language', 'hardwareConcurrency', 'deviceMemory']], [Screen.prototype, ['colorDepth', 'pixelDepth', 'availWidth', 'availHeight']],
    [Document.prototype, ['referrer', 'cookie']], [W, ['outerWidth', 'outerHeight']],
    [HTMLImageElement.prototype, ['src']], [HTMLScriptElement.prototype, ['src']], [HTMLIFrameElement.prototype, ['src']]]
     .forEach(function (e) { e[1].forEach(function (n) { maskAccessor(e[0], n); }); });

@@ -14,6 +14,9 @@ export interface EmulationParams {
   /** false when the UA is not Chromium-based: navigator.userAgentData must then be absent */
   userAgentData: boolean;
   languages: string[];
+  hardwareConcurrency: number;
+  /** null: the browser has no navigator.deviceMemory (Firefox, Safari) */
+  deviceMemory: number | null;
 }
 
 /** "fr-FR,fr;q=0.9,en;q=0.8" as Chrome builds it from the language list. */
@@ -112,5 +115,11 @@ export function emulationFor(event: PageViewEvent): EmulationParams {
     },
     userAgentData: uad !== null,
     languages,
+    // Never the server's: the collector's values, else a common device of the kind (8 logical
+    // cores; Chrome reports at most 8 GB, typical phones 4). Only Chromium has deviceMemory.
+    hardwareConcurrency: d.hardwareConcurrency ?? 8,
+    deviceMemory: /Firefox\/|FxiOS/.test(d.userAgent) || (!/Chrome\/|CriOS/.test(d.userAgent) && /Safari\//.test(d.userAgent))
+      ? null
+      : (d.deviceMemory ?? (mobile ? 4 : 8)),
   };
 }

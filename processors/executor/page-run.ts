@@ -324,6 +324,8 @@ export async function runOnSlot(
     languages: emu.languages,
     language: emu.languages[0],
     noUserAgentData: !emu.userAgentData,
+    hardwareConcurrency: emu.hardwareConcurrency,
+    deviceMemory: emu.deviceMemory,
     localStorage: jar.localStorage[pageUrl.origin] ?? {},
     partners: active.map((p) => ({ id: p.id, entries: [...p.allowHosts, ...p.captureHosts] })),
     timeouts: Object.fromEntries(active.map((p) => [p.id, p.timeoutMs])),

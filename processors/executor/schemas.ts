@@ -50,6 +50,9 @@ export const deviceSchema = z.looseObject({
     .default({ width: 1280, height: 720 }),
   timezone: z.string().min(1).default('UTC'),
   userAgentData: userAgentDataSchema.optional(),
+  /** Optional: the visitor's navigator.hardwareConcurrency / navigator.deviceMemory. */
+  hardwareConcurrency: z.number().int().positive().max(1024).optional(),
+  deviceMemory: z.number().positive().max(1024).optional(),
 });
 
 export const eventSchema = z.looseObject({

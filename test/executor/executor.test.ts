@@ -92,6 +92,10 @@ describe('executor: page runs on a warm pool', function () {
       languages: ['de-DE', 'de', 'en'],
       platform: 'Linux armv8l',
       webdriver: false,
+      // Not the server's: a common mobile device (no such fields in this event).
+      hardwareConcurrency: 8,
+      deviceMemory: 4,
+      hasDeviceMemory: true,
       timezone: 'America/New_York',
       tzOffset: 300,
       screen: { width: 412, height: 915, colorDepth: 30, pixelDepth: 30 },
@@ -140,9 +144,17 @@ describe('executor: page runs on a warm pool', function () {
       model: '',
       fullVersionList: [{ brand: 'Microsoft Edge', version: '142.0.3595.53' }],
     };
-    const r = await ex.execute({ ...base, device: { ...base.device, userAgentData: uad } }, null, [tagPartner(srv, 'probe', 'probe')]);
+    const device = { ...base.device, userAgentData: uad, hardwareConcurrency: 12, deviceMemory: 2 };
+    const r = await ex.execute({ ...base, device }, null, [tagPartner(srv, 'probe', 'probe')]);
     const req = one(r.requests, '/probe');
-    const p = JSON.parse(req.body ?? '{}') as { uaData: { brands: unknown }; uaHigh: { platformVersion: string; fullVersionList: unknown } };
+    const p = JSON.parse(req.body ?? '{}') as {
+      uaData: { brands: unknown };
+      uaHigh: { platformVersion: string; fullVersionList: unknown };
+      hardwareConcurrency: number;
+      deviceMemory: number;
+    };
+    // The collector's optional device fields win over the defaults.
+    expect([p.hardwareConcurrency, p.deviceMemory]).to.deep.equal([12, 2]);
     expect(p.uaData.brands).to.deep.equal(uad.brands);
     expect(p.uaHigh.platformVersion).to.equal('19.0.0');
     expect(p.uaHigh.fullVersionList).to.deep.equal(uad.fullVersionList);
@@ -162,6 +174,10 @@ describe('executor: page runs on a warm pool', function () {
     expect(p.chrome).to.equal('undefined');
     expect(p.outer).to.deep.equal([1280, 805]);
     expect(p.platform).to.equal('MacIntel');
+    // Firefox has no navigator.deviceMemory; a common desktop core count, not the server's.
+    expect(p.hasDeviceMemory).to.equal(false);
+    expect(p.deviceMemory).to.equal(undefined);
+    expect(p.hardwareConcurrency).to.equal(8);
     expect(Object.keys(req.headers).filter((h) => h.toLowerCase().startsWith('sec-ch-ua'))).to.deep.equal([]);
   });
 
