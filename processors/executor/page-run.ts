@@ -50,20 +50,30 @@ export interface Slot {
   bootstrapInjected: boolean;
   /** Called with the URL of each fetch() a dedicated worker of the current visit makes. */
   workerFetch: ((url: string) => void) | null;
+  /** The current visit's navigator values for its workers. */
+  workerEnv: { hardwareConcurrency: number; deviceMemory: number | null } | null;
 }
 
 /** CDP binding a worker's fetch hook reports through (removed from the worker's global). */
 export const WORKER_BINDING = '__tagstream_wfetch';
 /**
  * Evaluated in each dedicated worker before its script runs: the Fetch domain reports a worker's
- * fetch() and XHR both as `XHR`, so fetch() calls are reported by URL. A Proxy keeps `fetch`
+ * fetch() and XHR both as `XHR`, so fetch() calls are reported by URL; and the worker's
+ * navigator shows the visitor's core count and memory, as the page's does. A Proxy keeps `fetch`
  * reading as native code.
  */
-export const WORKER_HOOK =
-  `(function(g){var b=g.${WORKER_BINDING};delete g.${WORKER_BINDING};if(typeof b!=='function'||typeof g.fetch!=='function')return;` +
-  `g.fetch=new Proxy(g.fetch,{apply:function(t,self,args){try{var i=args[0];` +
-  `b(new URL(i&&typeof i==='object'&&'url' in i?i.url:String(i),g.location.href).href)}catch(e){}` +
-  `return Reflect.apply(t,self,args)}})})(self)`;
+export function workerHook(env: { hardwareConcurrency: number; deviceMemory: number | null } | null): string {
+  return (
+    `(function(g,env){var b=g.${WORKER_BINDING};delete g.${WORKER_BINDING};` +
+    `if(env&&typeof WorkerNavigator==='function'){var P=WorkerNavigator.prototype;` +
+    `try{Object.defineProperty(P,'hardwareConcurrency',{configurable:true,enumerable:true,get:function(){return env.hardwareConcurrency}})}catch(e){}` +
+    `try{if(env.deviceMemory===null)delete P.deviceMemory;else Object.defineProperty(P,'deviceMemory',{configurable:true,enumerable:true,get:function(){return env.deviceMemory}})}catch(e){}}` +
+    `if(typeof b!=='function'||typeof g.fetch!=='function')return;` +
+    `g.fetch=new Proxy(g.fetch,{apply:function(t,self,args){try{var i=args[0];` +
+    `b(new URL(i&&typeof i==='object'&&'url' in i?i.url:String(i),g.location.href).href)}catch(e){}` +
+    `return Reflect.apply(t,self,args)}})})(self,${JSON.stringify(env)})`
+  );
+}
 
 export interface RunSettings {
   /**
@@ -304,6 +314,7 @@ export async function runOnSlot(
 
   const captured: (CapturedRequest & { at: number; fromPolicy: boolean })[] = [];
   const workerFetches: string[] = [];
+  slot.workerEnv = { hardwareConcurrency: emu.hardwareConcurrency, deviceMemory: emu.deviceMemory };
   slot.workerFetch = (url) => {
     if (workerFetches.length < 2000) workerFetches.push(url);
   };

@@ -10,7 +10,7 @@ import puppeteer, { type Browser, type CDPSession, type Protocol } from 'puppete
 import { createLogger, type Logger } from '../../runtime/log.ts';
 import { BrowserCrashedError, ExecutorFailedError, ExecutorUnavailableError } from './errors.ts';
 import { executorMetrics } from './metrics.ts';
-import { BOOTSTRAP_INJECTION, runOnSlot, WORKER_BINDING, WORKER_HOOK, type Slot } from './page-run.ts';
+import { BOOTSTRAP_INJECTION, runOnSlot, WORKER_BINDING, workerHook, type Slot } from './page-run.ts';
 import { ScriptCache, type ScriptCacheOptions } from './script-cache.ts';
 import {
   consentGranted,
@@ -478,6 +478,7 @@ export class Executor {
       dirty: false,
       bootstrapInjected: false,
       workerFetch: null,
+      workerEnv: null,
       owner,
       fail: (err) => fail(err),
     };
@@ -504,7 +505,7 @@ export class Executor {
       });
       void ws
         .send('Runtime.addBinding', { name: WORKER_BINDING })
-        .then(() => ws.send('Runtime.evaluate', { expression: WORKER_HOOK }))
+        .then(() => ws.send('Runtime.evaluate', { expression: workerHook(slot.workerEnv) }))
         .catch(() => undefined)
         .finally(() => ws.send('Runtime.runIfWaitingForDebugger').catch(() => undefined));
     });

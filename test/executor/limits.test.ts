@@ -28,12 +28,14 @@ describe('executor: closed limitations', function () {
 
   it('reports fetch() from a worker as fetch and XHR from a worker as xhr', async () => {
     const worker =
-      "fetch('https://collect.w.example/w-fetch',{method:'POST',body:'f=1'});" +
+      "fetch('https://collect.w.example/w-fetch?hc='+navigator.hardwareConcurrency+'&dm='+navigator.deviceMemory,{method:'POST',body:'f=1'});" +
       "var x=new XMLHttpRequest();x.open('POST','https://collect.w.example/w-xhr');x.send('x=1');";
     const html = `<script>new Worker(URL.createObjectURL(new Blob([${JSON.stringify(worker)}],{type:'text/javascript'})))</script>`;
     const r = await ex.execute(makeEvent(), null, [{ id: 'pw', html, allowHosts: [], captureHosts: ['collect.w.example'] }]);
     expect(one(r.requests, '/w-fetch')).to.include({ partner: 'pw', transport: 'fetch', body: 'f=1' });
     expect(one(r.requests, '/w-xhr')).to.include({ partner: 'pw', transport: 'xhr', body: 'x=1' });
+    // The worker's navigator is the visitor's too (defaults for a desktop Chrome user agent).
+    expect(one(r.requests, '/w-fetch').url).to.match(/\?hc=8&dm=8$/);
   });
 
   it('captures and restores a partner iframe\'s own localStorage by origin; the next visitor does not see it', async () => {
