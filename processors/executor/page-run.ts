@@ -50,8 +50,29 @@ export interface Slot {
   bootstrapInjected: boolean;
   /** Called with the URL of each fetch() a dedicated worker of the current visit makes. */
   workerFetch: ((url: string) => void) | null;
+  /** Secret path segment of the frame storage exchange (FRAME_STORAGE_INJECTION). */
+  readonly frameToken: string;
   /** The current visit's navigator values for its workers. */
   workerEnv: { hardwareConcurrency: number; deviceMemory: number | null } | null;
+}
+
+/**
+ * Registered once per tab with a per-tab token: each new document of a cross-origin http(s)
+ * frame (a partner iframe) fetches its origin's localStorage from the jar synchronously before
+ * any of its scripts run (the executor answers `…/in`; nothing is there between visits, so a
+ * previous visitor's storage is cleared), and sends a snapshot on `pagehide` (`…/out`: a frame
+ * removed from the page). Neither request leaves the browser or is listed.
+ */
+export function frameStorageInjection(token: string): string {
+  return (
+    `(function(){if(window===window.top)return;try{if(window.top.location.href)return}catch(e){}` +
+    `if(!/^https?:$/.test(location.protocol))return;var base=location.origin+'/__tagstream_frame_${token}/';` +
+    `var ls;try{ls=window.localStorage}catch(e){return}` +
+    `try{var x=new XMLHttpRequest();x.open('GET',base+'in',false);x.send();ls.clear();` +
+    `var d=x.status===200?JSON.parse(x.responseText):null;if(d&&typeof d==='object')for(var k in d)ls.setItem(k,String(d[k]))}catch(e){try{ls.clear()}catch(e2){}}` +
+    `var nb=Navigator.prototype.sendBeacon,st=JSON.stringify;window.addEventListener('pagehide',function(){try{var s={};` +
+    `for(var i=0;i<ls.length;i++){var k=ls.key(i);s[k]=ls.getItem(k)}nb.call(navigator,base+'out',st(s))}catch(e){}},true)})()`
+  );
 }
 
 /** CDP binding a worker's fetch hook reports through (removed from the worker's global). */
@@ -314,6 +335,8 @@ export async function runOnSlot(
 
   const captured: (CapturedRequest & { at: number; fromPolicy: boolean })[] = [];
   const workerFetches: string[] = [];
+  const framePath = `/__tagstream_frame_${slot.frameToken}/`;
+  const frameSnapshots = new Map<string, Record<string, string>>();
   slot.workerEnv = { hardwareConcurrency: emu.hardwareConcurrency, deviceMemory: emu.deviceMemory };
   slot.workerFetch = (url) => {
     if (workerFetches.length < 2000) workerFetches.push(url);
@@ -460,6 +483,24 @@ export async function runOnSlot(
       fulfill(ev.requestId, 204, [{ name: 'Cache-Control', value: 'no-store' }], EMPTY);
       return;
     }
+    if (url.includes(framePath)) {
+      const origin = url.slice(0, url.indexOf(framePath));
+      if (url.endsWith('/in') && request.method === 'GET') {
+        const body = Buffer.from(JSON.stringify(jar.localStorage[origin] ?? {}), 'utf8');
+        fulfill(ev.requestId, 200, [{ name: 'Content-Type', value: 'application/json' }, { name: 'Cache-Control', value: 'no-store' }], body);
+      } else {
+        if (url.endsWith('/out')) {
+          try {
+            const snap: unknown = JSON.parse(bodyOf(request).body ?? '');
+            if (snap && typeof snap === 'object') frameSnapshots.set(origin, snap as Record<string, string>);
+          } catch {
+            // not a snapshot of ours
+          }
+        }
+        fulfill(ev.requestId, 204, [{ name: 'Cache-Control', value: 'no-store' }], EMPTY);
+      }
+      return;
+    }
     if (!/^https?:/i.test(url)) {
       fail(ev.requestId, 'BlockedByClient');
       return;
@@ -575,17 +616,9 @@ export async function runOnSlot(
       slot.lost,
     );
   }
-  // Partner frames' own localStorage (other origins of the jar), under the key their frames get.
+  // Partner frames' own localStorage (other origins of the jar): each frame of such an origin
+  // fetches it before its scripts run (frameStorageInjection).
   const frameStorage = Object.keys(jar.localStorage).filter((o) => o !== pageUrl.origin && /^https?:\/\//.test(o));
-  if (frameStorage.length > 0) {
-    const jobs: Promise<unknown>[] = [];
-    for (const origin of frameStorage) {
-      const storageId = { storageKey: frameStorageKey(origin, pageUrl), isLocalStorage: true };
-      for (const [key, value] of Object.entries(jar.localStorage[origin] ?? {}))
-        jobs.push(send.send('DOMStorage.setDOMStorageItem', { storageId, key, value }));
-    }
-    await withTimeout(Promise.all(jobs), 5000, slot.lost);
-  }
   const navParams: Protocol.Page.NavigateRequest = { url: event.page.url };
   if (event.page.referrer) {
     navParams.referrer = event.page.referrer;
@@ -668,6 +701,7 @@ export async function runOnSlot(
   const frameStores = new Map<string, string>();
   for (const o of [...frameOrigins, ...frameStorage]) if (o !== pageUrl.origin) frameStores.set(o, frameStorageKey(o, pageUrl));
   const frameLocalStorage = new Map<string, Record<string, string>>();
+  const liveFrames: [string, string][] = [];
   if (!hung && frameStores.size > 0) {
     if (frameOrigins.size > 1) {
       // Frames still in the page say which key Chromium gave them (learns the top-level site).
@@ -684,6 +718,7 @@ export async function runOnSlot(
         const k = await withTimeout(send.send('Storage.getStorageKeyForFrame', { frameId: f.id }), 5000, slot.lost).catch(() => null);
         if (!k) continue;
         frameStores.set(f.securityOrigin, k.storageKey);
+        if (!liveFrames.some(([o]) => o === f.securityOrigin)) liveFrames.push([f.securityOrigin, k.storageKey]);
         const top = /\^0([^^]+)/.exec(k.storageKey)?.[1];
         if (top) {
           if (topSites.size > 1000) topSites.clear();
@@ -691,9 +726,12 @@ export async function runOnSlot(
         }
       }
     }
+    // A frame removed from the page sent its snapshot on pagehide; one still there is read
+    // (DOMStorage needs a live frame of the storage key); an origin only the jar named stands.
+    for (const [origin, snap] of frameSnapshots) if (frameStores.has(origin)) frameLocalStorage.set(origin, snap);
     await withTimeout(
       Promise.all(
-        [...frameStores].map(async ([origin, storageKey]) => {
+        liveFrames.map(async ([origin, storageKey]) => {
           const got = await send.send('DOMStorage.getDOMStorageItems', { storageId: { storageKey, isLocalStorage: true } });
           frameLocalStorage.set(origin, Object.fromEntries(got.entries.map((e) => [e[0] ?? '', e[1] ?? ''])));
         }),

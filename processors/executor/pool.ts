@@ -10,7 +10,7 @@ import puppeteer, { type Browser, type CDPSession, type Protocol } from 'puppete
 import { createLogger, type Logger } from '../../runtime/log.ts';
 import { BrowserCrashedError, ExecutorFailedError, ExecutorUnavailableError } from './errors.ts';
 import { executorMetrics } from './metrics.ts';
-import { BOOTSTRAP_INJECTION, runOnSlot, WORKER_BINDING, workerHook, type Slot } from './page-run.ts';
+import { BOOTSTRAP_INJECTION, frameStorageInjection, runOnSlot, WORKER_BINDING, workerHook, type Slot } from './page-run.ts';
 import { ScriptCache, type ScriptCacheOptions } from './script-cache.ts';
 import {
   consentGranted,
@@ -479,6 +479,7 @@ export class Executor {
       bootstrapInjected: false,
       workerFetch: null,
       workerEnv: null,
+      frameToken: randomUUID().replace(/-/g, ''),
       owner,
       fail: (err) => fail(err),
     };
@@ -519,7 +520,17 @@ export class Executor {
       // The renderer runs such scripts only with the Page domain enabled: its events (a handful
       // per navigation) cost less than the inline bootstrap (measured: renderer 31-35 -> 25-28,
       // whole tree 64-72 -> 59-64 ms per view, small-tag workload, alternating runs).
-      session.send('Page.enable').then(() => session.send('Page.addScriptToEvaluateOnNewDocument', { source: BOOTSTRAP_INJECTION })).then(
+      session
+        .send('Page.enable')
+        .then(() =>
+          Promise.all([
+            session.send('Page.addScriptToEvaluateOnNewDocument', { source: BOOTSTRAP_INJECTION }),
+            // Partner frames' localStorage from and to the jar (page-run.ts); returns at once
+            // in the top-level document.
+            session.send('Page.addScriptToEvaluateOnNewDocument', { source: frameStorageInjection(slot.frameToken) }),
+          ]),
+        )
+        .then(
         () => {
           slot.bootstrapInjected = true;
         },

@@ -53,5 +53,31 @@ describe('executor: closed limitations', function () {
     const r3 = await ex.execute(makeEvent({ userId: 'u-other' }), null, partners);
     expect(fid(r3)).to.match(/^F/).and.not.equal(id1);
     expect(r3.jar.localStorage[srv.origin]).to.deep.equal({ fid: fid(r3) });
+    // A fresh tab of another pool (as on another processor) gives the id back too.
+    const ex2 = await createExecutor({ browsers: 1, pagesPerBrowser: 1, allowPrivateNetwork: true });
+    try {
+      const r4 = await ex2.execute(makeEvent({ userId: 'u-frame' }), r2.jar, partners);
+      expect(fid(r4)).to.equal(id1);
+    } finally {
+      await ex2.close();
+    }
+  });
+
+  it('keeps a removed partner frame\'s localStorage on a site whose storage partition it has not learned (github.io)', async () => {
+    // The iframe removes itself once loaded: Chromium cannot be asked for its storage key, and
+    // `shop.github.io` is its own site (github.io is a public suffix): the two-label guess is wrong.
+    const html =
+      `<script>var f=document.createElement('iframe');f.src=${JSON.stringify(`${srv.origin}/frame.html`)};` +
+      `f.onload=function(){f.remove()};document.body.appendChild(f)</script>`;
+    const partners = [{ id: 'pf', html, allowHosts: [srv.host], captureHosts: ['collect.f.example'] }];
+    const page = { url: 'https://shop.github.io/p/1', referrer: '', title: 'p' };
+    const fid = (r: { requests: readonly { url: string }[] }) => new URL(one(r.requests as never, '/fid').url).searchParams.get('id');
+    const r1 = await ex.execute(makeEvent({ page }), null, partners);
+    const id1 = fid(r1);
+    expect(r1.jar.localStorage[srv.origin]).to.deep.equal({ fid: id1 });
+    const r2 = await ex.execute(makeEvent({ page }), r1.jar, partners);
+    expect(fid(r2)).to.equal(id1);
+    const r3 = await ex.execute(makeEvent({ page }), null, partners);
+    expect(fid(r3)).to.match(/^F/).and.not.equal(id1);
   });
 });
