@@ -288,19 +288,23 @@ function fromCookie(c: Protocol.Network.Cookie): JarCookie {
 
 /**
  * Chromium partitions a third-party frame's storage by top-level site (storage key
- * `<origin>/^0<top-level site>`; a same-site frame's key is `<origin>/`). The site of a page
- * origin is learned from Chromium the first time one of its frames is seen, else approximated
+ * `<origin>/^0<top-level site>`; a same-site frame's key is `<origin>/`). These keys serve the
+ * wipe after a visit (the frame's own first script restores and empties its localStorage). The
+ * site of a page origin is learned from Chromium when a frame is still there at the end of an
+ * event, else approximated
  * (registrable domain without a public-suffix list: the last two labels, three for `co.uk`-like
  * endings; IP literals and single labels as they are).
  */
 const topSites = new Map<string, string>();
+/** Second-level labels under country codes that are public suffixes (co.uk, com.au, ne.jp …). */
+const SLDS = new Set(['co', 'com', 'net', 'org', 'gov', 'edu', 'ac', 'ne', 'or', 'go', 'gob', 'gv', 'nic', 'mil']);
 function siteOf(u: URL): string {
   const h = u.hostname;
   if (/^[\d.]+$/.test(h) || h.startsWith('[') || !h.includes('.')) return `${u.protocol}//${h}`;
   const labels = h.split('.');
   const tld = labels[labels.length - 1] ?? '';
   const sld = labels[labels.length - 2] ?? '';
-  const n = labels.length >= 3 && tld.length === 2 && sld.length <= 3 ? 3 : 2;
+  const n = labels.length >= 3 && tld.length === 2 && SLDS.has(sld) ? 3 : 2;
   return `${u.protocol}//${labels.slice(-n).join('.')}`;
 }
 function frameStorageKey(origin: string, pageUrl: URL): string {
