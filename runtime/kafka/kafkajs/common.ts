@@ -2,32 +2,17 @@ import { createConnection } from 'node:net';
 import kafkajs, { type Kafka, type LogEntry, type logCreator } from 'kafkajs';
 import { BrokerUnreachableError, KafkaClientError, TagstreamError, UnknownTopicError } from '../../errors.ts';
 import { createLogger } from '../../log.ts';
-import type { Bytes, KafkaClientOptions } from '../types.ts';
+import type { Bytes } from '../types.ts';
 
 // kafkajs is CommonJS whose exports Node cannot list statically: values come from the default export.
 const { Kafka: KafkaClass, logLevel } = kafkajs;
 
-export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+import type { ResolvedOptions } from '../options.ts';
+export { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, resolveOptions, type ResolvedOptions } from '../options.ts';
 
 /** Retries back off from 100 ms to 2 s, a few times: a broker that went away is not hammered. */
 export const RETRY = { retries: 5, initialRetryTime: 100, maxRetryTime: 2_000 } as const;
 
-export interface ResolvedOptions {
-  brokers: readonly string[];
-  clientId: string;
-  connectTimeoutMs: number;
-  requestTimeoutMs: number;
-}
-
-export function resolveOptions(options: KafkaClientOptions): ResolvedOptions {
-  return {
-    brokers: [...options.brokers],
-    clientId: options.clientId ?? 'tagstream',
-    connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-    requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-  };
-}
 
 const kafkajsLog = createLogger('kafkajs');
 

@@ -1,25 +1,10 @@
 import type { Base, BaseOptions } from '@platformatic/kafka';
-import type { Bytes, KafkaClientOptions } from '../types.ts';
+import type { Bytes } from '../types.ts';
 import { isUnknownTopic, withConnectDeadline } from './errors.ts';
 
-export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+import type { ResolvedOptions } from '../options.ts';
+export { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, resolveOptions, type ResolvedOptions } from '../options.ts';
 
-export interface ResolvedOptions {
-  brokers: readonly string[];
-  clientId: string;
-  connectTimeoutMs: number;
-  requestTimeoutMs: number;
-}
-
-export function resolveOptions(options: KafkaClientOptions): ResolvedOptions {
-  return {
-    brokers: [...options.brokers],
-    clientId: options.clientId ?? 'tagstream',
-    connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-    requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-  };
-}
 
 /**
  * Options shared by producer, consumer and admin. Retries back off exponentially and stop after a
