@@ -3,11 +3,12 @@ import kafkajs, { type Kafka, type LogEntry, type logCreator } from 'kafkajs';
 import { BrokerUnreachableError, KafkaClientError, TagstreamError, UnknownTopicError } from '../../errors.ts';
 import { createLogger } from '../../log.ts';
 import type { Bytes } from '../types.ts';
+import { findInErrorTree, isErrorNode } from '../error-tree.ts';
+import type { ResolvedOptions } from '../options.ts';
 
 // kafkajs is CommonJS whose exports Node cannot list statically: values come from the default export.
 const { Kafka: KafkaClass, logLevel } = kafkajs;
 
-import type { ResolvedOptions } from '../options.ts';
 export { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, resolveOptions, type ResolvedOptions } from '../options.ts';
 
 /** Retries back off from 100 ms to 2 s, a few times: a broker that went away is not hammered. */
@@ -46,27 +47,6 @@ export function toBuffer(value: Bytes): Buffer {
   return typeof value === 'string' ? Buffer.from(value) : value;
 }
 
-type ErrorNode = Record<string, unknown>;
-
-function isObject(value: unknown): value is ErrorNode {
-  return typeof value === 'object' && value !== null;
-}
-
-/** kafkajs nests the real error in `cause`, `originalError` (retries exceeded) or `errors`. */
-export function findInErrorTree(error: unknown, predicate: (node: ErrorNode) => boolean): ErrorNode | undefined {
-  const seen = new Set<unknown>();
-  const stack: unknown[] = [error];
-  while (stack.length > 0) {
-    const node = stack.pop();
-    if (!isObject(node) || seen.has(node)) continue;
-    seen.add(node);
-    if (predicate(node)) return node;
-    if (Array.isArray(node.errors)) stack.push(...(node.errors as unknown[]));
-    if ('cause' in node) stack.push(node.cause);
-    if ('originalError' in node) stack.push(node.originalError);
-  }
-  return undefined;
-}
 
 export function hasType(error: unknown, type: string): boolean {
   return findInErrorTree(error, (n) => n.type === type) !== undefined;
@@ -97,7 +77,7 @@ export function mapError(error: unknown, ctx: ErrorContext): TagstreamError {
     {
       client: 'kafkajs',
       operation: ctx.operation,
-      clientCode: isObject(error) ? error.name : undefined,
+      clientCode: isErrorNode(error) ? error.name : undefined,
       kafkaError: typed?.type,
       ...(ctx.topics ? { topics: [...ctx.topics] } : {}),
     },

@@ -1,4 +1,5 @@
 import { BrokerUnreachableError, KafkaClientError, TagstreamError, UnknownTopicError } from '../../errors.ts';
+import { findInErrorTree, isErrorNode } from '../error-tree.ts';
 
 /**
  * @platformatic/kafka reports failures as GenericError trees: MultipleErrors (retries, one error
@@ -6,25 +7,6 @@ import { BrokerUnreachableError, KafkaClientError, TagstreamError, UnknownTopicE
  * several levels deep, sometimes through `cause`. We look through the whole tree because the
  * interesting error (UNKNOWN_TOPIC_OR_PARTITION, ECONNREFUSED) is rarely at the top.
  */
-type ErrorNode = Record<string, unknown>;
-
-function isObject(value: unknown): value is ErrorNode {
-  return typeof value === 'object' && value !== null;
-}
-
-export function findInErrorTree(error: unknown, predicate: (node: ErrorNode) => boolean): ErrorNode | undefined {
-  const seen = new Set<unknown>();
-  const stack: unknown[] = [error];
-  while (stack.length > 0) {
-    const node = stack.pop();
-    if (!isObject(node) || seen.has(node)) continue;
-    seen.add(node);
-    if (predicate(node)) return node;
-    if (Array.isArray(node.errors)) stack.push(...(node.errors as unknown[]));
-    if ('cause' in node) stack.push(node.cause);
-  }
-  return undefined;
-}
 
 const UNKNOWN_TOPIC_IDS = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'UNKNOWN_TOPIC_ID']);
 
@@ -84,7 +66,7 @@ export function mapError(error: unknown, ctx: ErrorContext): TagstreamError {
   // more useful than the library's "Producing messages failed." at the top of the tree.
   const serverMessage = findInErrorTree(error, (n) => typeof n.serverErrorMessage === 'string')?.serverErrorMessage;
   const message = [error instanceof Error ? error.message : String(error), serverMessage].filter(Boolean).join(': ');
-  const codeNode = isObject(error) ? error : undefined;
+  const codeNode = isErrorNode(error) ? error : undefined;
   return new KafkaClientError(
     `${ctx.operation} failed: ${message}`,
     {
