@@ -27,7 +27,7 @@ import { DEFAULT_KAFKA_LIB, startLocalBroker, type LocalBroker } from '../runtim
 import { createKafkaClient } from '../runtime/kafka/index.ts';
 import { EmbeddedKafka, createEmbeddedClient } from '../runtime/kafka/embedded/index.ts';
 import type { CommitOffset, ConsumedRecord, KafkaClient, ProduceRecord } from '../runtime/kafka/types.ts';
-import { createLogger } from '../runtime/log.ts';
+import { createRootLogger } from '../core/log.ts';
 import { BatchingProducer } from '../runtime/app/batching-producer.ts';
 import { createRunner } from '../runtime/runner/index.ts';
 import { TopologyEngine, topology } from '../topology/index.ts';
@@ -51,7 +51,7 @@ const USERS = Number(process.env.BENCH_USERS ?? 1000);
  */
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 1);
 const TIMEOUT_MS = 180_000;
-const log = createLogger('bench', process.env.LOG_LEVEL ?? 'warn');
+const log = createRootLogger({ level: process.env.LOG_LEVEL ?? 'warn' }).child({ component: 'bench' });
 
 interface Measure {
   events: number;

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { InvalidInputError } from './errors.ts';
+import { InvalidInputError } from '../core/errors.ts';
 import { RunnerSettingsSchema } from './runner/settings.ts';
 
 const hostPort = z.string().regex(/^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/, 'expected host:port');

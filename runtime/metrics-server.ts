@@ -5,7 +5,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, type Registry } from 'prom-client';
-import { TagstreamError } from './errors.ts';
+import { MetricsListenError } from '../core/errors.ts';
 
 export interface MetricsServer {
   /** The bound address (the port is the real one when 0 was asked for in tests). */
@@ -47,10 +47,7 @@ export async function startMetricsServer(registry: Registry, options: { host: st
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(
-        new TagstreamError('ERR_METRICS_LISTEN', `cannot listen on ${options.host}:${options.port} for /metrics: ${err.code ?? err.message} (set METRICS_PORT, 0 turns it off)`, {
-          host: options.host,
-          port: options.port,
-        }),
+        new MetricsListenError(options.host, options.port, err.code ?? err.message),
       ),
     );
     server.listen(options.port, options.host, () => resolveListen());

@@ -3,7 +3,7 @@
  * cookies exist with the same partition count (co-partitioned: the join reads partition p of both),
  * and the cookie changelog is compacted. A mismatch is a clear error, never a silent misjoin.
  */
-import { TopologyMismatchError, UnknownTopicError } from './errors.ts';
+import { TopologyMismatchError, UnknownTopicError } from '../core/errors.ts';
 import type { Settings } from './config.ts';
 import type { KafkaAdmin, TopicSpec } from './kafka/types.ts';
 

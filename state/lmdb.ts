@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { TagstreamError } from '../runtime/errors.ts';
+import { StoreClosedError, StoreCommitError } from '../core/errors.ts';
 import type { KeyValueStore, StoreProvider } from './store.ts';
 
 const CHECKPOINT_KEY = 'changelog-checkpoint';
@@ -92,11 +92,7 @@ export class LmdbKeyValueStore<V> implements KeyValueStore<V> {
       } catch (err) {
         // Keep the writes for the next commit, unless they were overwritten meanwhile.
         for (const [key, pending] of batch) if (!this.buffer.has(key)) this.buffer.set(key, pending);
-        throw new TagstreamError('ERR_STATE_COMMIT', `store "${this.name}" partition ${this.partition}: commit failed`, {
-          store: this.name,
-          partition: this.partition,
-          checkpoint,
-        }, { cause: err });
+        throw new StoreCommitError(this.name, this.partition, { checkpoint }, { cause: err });
       } finally {
         this.committing = null;
       }
@@ -157,10 +153,7 @@ export class LmdbKeyValueStore<V> implements KeyValueStore<V> {
 
   private assertOpen(): void {
     if (this.closed) {
-      throw new TagstreamError('ERR_STATE_STORE_CLOSED', `store "${this.name}" partition ${this.partition} is closed`, {
-        store: this.name,
-        partition: this.partition,
-      });
+      throw new StoreClosedError(this.name, this.partition);
     }
   }
 }

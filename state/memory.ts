@@ -1,4 +1,4 @@
-import { TagstreamError } from '../runtime/errors.ts';
+import { StoreClosedError } from '../core/errors.ts';
 import type { KeyValueStore, StoreProvider } from './store.ts';
 
 /** A Map-backed store: nothing survives the process, so its checkpoint only lives as long as it. */
@@ -58,10 +58,7 @@ export class InMemoryKeyValueStore<V> implements KeyValueStore<V> {
 
   private assertOpen(): void {
     if (this.closed) {
-      throw new TagstreamError('ERR_STATE_STORE_CLOSED', `store "${this.name}" partition ${this.partition} is closed`, {
-        store: this.name,
-        partition: this.partition,
-      });
+      throw new StoreClosedError(this.name, this.partition);
     }
   }
 }

@@ -5,7 +5,7 @@
  * interrupted restore resumes where it stopped.
  */
 import { Observable } from 'rxjs';
-import type { ConsumedRecord, PartitionReader } from '../runtime/kafka/types.ts';
+import type { ConsumedRecord, PartitionReader } from '../core/records.ts';
 import type { KeyValueStore, StoreProvider } from './store.ts';
 
 export interface RestorePartition {

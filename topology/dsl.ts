@@ -3,7 +3,7 @@
  * no broker is needed until an engine (topology/engine.ts) executes the built Topology. Keeping the
  * topology as data is what lets `describe()`, validation and the CLI work offline.
  */
-import { TagstreamError } from '../runtime/errors.ts';
+import { TopologyInvalidError } from '../core/errors.ts';
 import { jsonSerde, type Serde } from './serde.ts';
 import { TopologyDescription, describeTopology } from './describe.ts';
 
@@ -115,8 +115,8 @@ export interface StoreSpec {
 const TOPIC_RE = /^[a-zA-Z0-9._-]{1,249}$/;
 const NAME_RE = /^[^\s,[\]()]{1,249}$/;
 
-function invalid(message: string, context: Record<string, unknown>): TagstreamError {
-  return new TagstreamError('ERR_TOPOLOGY_INVALID', message, context);
+function invalid(message: string, context: Record<string, unknown>): TopologyInvalidError {
+  return new TopologyInvalidError(message, context);
 }
 
 /** Builds a topology. One builder builds one Topology; after build() it refuses changes. */

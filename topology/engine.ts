@@ -14,8 +14,8 @@
  * Bounding how many records are submitted (backpressure) is the caller's job: see stats().
  */
 import { from, map, mergeMap, of, catchError, type Observable } from 'rxjs';
-import { TagstreamError } from '../runtime/errors.ts';
-import type { ConsumedRecord, ProduceRecord } from '../runtime/kafka/types.ts';
+import { TagstreamError, TopologyClosedError, TopologyNodeFailedError, TopologyNullKeyError, TopologyProcessTimeoutError, TopologyUnknownTopicError } from '../core/errors.ts';
+import type { ConsumedRecord, ProduceRecord } from '../core/records.ts';
 import type { KeyValueStore, StoreProvider } from '../state/store.ts';
 import type { ProcessContext, ProcessorNode, RecordContext, RecordKey, SinkNode, SourceNode, Topology, TopologyNode } from './dsl.ts';
 
@@ -199,15 +199,12 @@ export class TopologyEngine {
   /** submit() whose result goes through `finish` in the same promise step (handle(): encoding). */
   private enqueue<T>(record: InputRecord, finish: (outputs: OutputRecord[]) => T): Promise<T> {
     if (this.closed) {
-      return Promise.reject(new TagstreamError('ERR_TOPOLOGY_CLOSED', 'the topology engine is closed', { topic: record.topic }));
+      return Promise.reject(new TopologyClosedError({ topic: record.topic }));
     }
     const source = this.sourcesByTopic.get(record.topic);
     if (source === undefined) {
       return Promise.reject(
-        new TagstreamError('ERR_TOPOLOGY_UNKNOWN_TOPIC', `topic "${record.topic}" is not a source of this topology`, {
-          topic: record.topic,
-          sources: [...this.sourcesByTopic.keys()],
-        }),
+        new TopologyUnknownTopicError(record.topic, { sources: [...this.sourcesByTopic.keys()] }),
       );
     }
     const exec = this.compiled.get(source.name) as Exec;
@@ -258,9 +255,7 @@ export class TopologyEngine {
   decode(record: ConsumedRecord): InputRecord {
     const source = this.sourcesByTopic.get(record.topic);
     if (source === undefined) {
-      throw new TagstreamError('ERR_TOPOLOGY_UNKNOWN_TOPIC', `topic "${record.topic}" is not a source of this topology`, {
-        topic: record.topic,
-      });
+      throw new TopologyUnknownTopicError(record.topic);
     }
     return {
       topic: record.topic,
@@ -316,7 +311,7 @@ export class TopologyEngine {
   /** Refuses new records and aborts the signal of running process() calls. */
   close(): void {
     this.closed = true;
-    for (const c of this.controllers) c.abort(new TagstreamError('ERR_TOPOLOGY_CLOSED', 'the topology engine is closed'));
+    for (const c of this.controllers) c.abort(new TopologyClosedError());
   }
 
   private compile(name: string): Exec {
@@ -389,8 +384,7 @@ export class TopologyEngine {
       case 'to-table':
         return (value, ctx, out) => {
           if (ctx.key === null) {
-            throw new TagstreamError('ERR_TOPOLOGY_NULL_KEY', `node "${node.name}" cannot write a record without key to table "${node.store}"`, {
-              node: node.name,
+            throw new TopologyNullKeyError(node.name, node.store, {
               topic: ctx.topic,
               partition: ctx.partition,
               offset: ctx.offset,
@@ -436,7 +430,7 @@ export class TopologyEngine {
         controller = new AbortController();
         controllers.add(controller);
         // Created after close(): the step must still see that the engine is closed.
-        if (this.closed) controller.abort(new TagstreamError('ERR_TOPOLOGY_CLOSED', 'the topology engine is closed'));
+        if (this.closed) controller.abort(new TopologyClosedError());
       }
       return controller;
     };
@@ -481,13 +475,7 @@ export class TopologyEngine {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        const err = new TagstreamError('ERR_TOPOLOGY_PROCESS_TIMEOUT', `process "${node.name}" took more than ${timeoutMs} ms`, {
-          node: node.name,
-          topic: ctx.topic,
-          partition: ctx.partition,
-          offset: ctx.offset,
-          timeoutMs,
-        });
+        const err = new TopologyProcessTimeoutError(node.name, timeoutMs, { topic: ctx.topic, partition: ctx.partition, offset: ctx.offset });
         // Reject first: a call that settles on abort must not win the race.
         reject(err);
         signalOf().abort(err);
@@ -512,15 +500,14 @@ function identity<T>(value: T): T {
 
 function asTagstreamError(err: unknown): TagstreamError {
   if (err instanceof TagstreamError) return err;
-  return new TagstreamError('ERR_TOPOLOGY_NODE_FAILED', err instanceof Error ? err.message : String(err), {}, { cause: err });
+  return new TopologyNodeFailedError(err instanceof Error ? err.message : String(err), {}, { cause: err });
 }
 
 /** Wraps a user function's failure with where it happened (keys are user ids: not logged here). */
 function nodeError(node: string, ctx: RecordContext, err: unknown): TagstreamError {
   if (err instanceof TagstreamError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  return new TagstreamError(
-    'ERR_TOPOLOGY_NODE_FAILED',
+  return new TopologyNodeFailedError(
     `node "${node}" failed: ${message}`,
     { node, topic: ctx.topic, partition: ctx.partition, offset: ctx.offset },
     { cause: err },

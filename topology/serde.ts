@@ -1,4 +1,4 @@
-import { InvalidInputError } from '../runtime/errors.ts';
+import { InvalidInputError } from '../core/errors.ts';
 
 /**
  * How a topic's values cross the Kafka boundary. The topology itself works on decoded values; the

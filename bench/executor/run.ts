@@ -38,7 +38,7 @@ import puppeteer, { type HTTPRequest } from 'puppeteer-core';
 import { createExecutor, type ExecutorOptions, type PartnerConfigInput } from '../../processors/executor/index.ts';
 import { CHROME_UA, makeEvent, startFixtureServer, tagPartner, type FixtureServer } from '../../test/executor/helpers.ts';
 import { posthogSnippet } from '../../test/executor/posthog-snippet.ts';
-import { createLogger } from '../../runtime/log.ts';
+import { createRootLogger } from '../../core/log.ts';
 import { cpuDelta, cpuSnapshot, pssSampler, treePssMb } from './proc.ts';
 
 // ---------------------------------------------------------------- options
@@ -278,7 +278,7 @@ async function startExecutor(): Promise<Exec> {
     headless,
     allowPrivateNetwork: true,
     extraArgs,
-    logger: createLogger('executor', process.env.LOG_LEVEL ?? 'warn'),
+    logger: createRootLogger({ level: process.env.LOG_LEVEL ?? 'warn' }).child({ component: 'executor' }),
   };
   return createExecutor(opts);
 }

@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createExecutor, type PartnerConfigInput } from '../../processors/executor/index.ts';
-import { createLogger } from '../../runtime/log.ts';
+import { createRootLogger } from '../../core/log.ts';
 import { makeEvent, startFixtureServer, tagPartner } from '../../test/executor/helpers.ts';
 
 const N = Number(process.env.TRACE_N ?? 120);
@@ -32,7 +32,7 @@ const ex = await createExecutor({
   browsers: 1,
   pagesPerBrowser: 2,
   allowPrivateNetwork: true,
-  logger: createLogger('executor', process.env.LOG_LEVEL ?? 'warn'),
+  logger: createRootLogger({ level: process.env.LOG_LEVEL ?? 'warn' }).child({ component: 'executor' }),
   extraArgs: [...(process.env.TRACE_EXTRA ?? '').split(' ').filter(Boolean), `--trace-startup=${CATS}`, `--trace-startup-file=${file}`, '--trace-startup-duration=0', '--trace-startup-format=json'],
 });
 for (let i = 0; i < 10; i++) await ex.execute(makeEvent(), null, partners);

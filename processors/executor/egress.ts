@@ -7,14 +7,9 @@
  */
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { lookup as dnsLookup, type LookupOptions } from 'node:dns';
-import { TagstreamError } from '../../runtime/errors.ts';
+import { EgressDeniedError } from '../../core/errors.ts';
 
-/** A request the egress policy refused; `context.reason` says why (never the full visitor IP). */
-export class EgressDeniedError extends TagstreamError {
-  constructor(target: string, reason: string) {
-    super('ERR_EGRESS_DENIED', `egress to ${target} denied: ${reason}`, { target, reason });
-  }
-}
+export { EgressDeniedError };
 
 // Ranges never reachable from partner code unless the operator passes --allow-private-network.
 const blocked = new BlockList();

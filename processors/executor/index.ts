@@ -22,7 +22,7 @@ export {
 export type { EgressOptions, PolicyEntry, PolicyKind } from './egress.ts';
 export { executorMetrics } from './metrics.ts';
 export type { ExecutorMetrics } from './metrics.ts';
-export { BrowserCrashedError, ExecutorFailedError, ExecutorUnavailableError } from './errors.ts';
+export { BrowserCrashedError, ExecutorFailedError, ExecutorUnavailableError } from '../../core/errors.ts';
 export { deriveUserAgentData, acceptLanguage, emulationFor } from './emulation.ts';
 export {
   parseEvent,

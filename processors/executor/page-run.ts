@@ -14,7 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { CDPSession, Protocol } from 'puppeteer-core';
-import type { Logger } from '../../runtime/log.ts';
+import type { Logger } from '../../core/log.ts';
 import { BOOTSTRAP_SOURCE } from './bootstrap.ts';
 import { emulationFor } from './emulation.ts';
 import { EgressDeniedError, matchPolicy, type PolicyEntry } from './egress.ts';

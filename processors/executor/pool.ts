@@ -7,8 +7,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import puppeteer, { type Browser, type CDPSession, type Protocol } from 'puppeteer-core';
-import { createLogger, type Logger } from '../../runtime/log.ts';
-import { BrowserCrashedError, ExecutorFailedError, ExecutorUnavailableError } from './errors.ts';
+import { componentLogger, type Logger } from '../../core/log.ts';
+import { BrowserCrashedError, ExecutorFailedError, ExecutorUnavailableError } from '../../core/errors.ts';
 import { executorMetrics } from './metrics.ts';
 import { BOOTSTRAP_INJECTION, frameStorageInjection, runOnSlot, WORKER_BINDING, workerHook, type Slot } from './page-run.ts';
 import { ScriptCache, type ScriptCacheOptions } from './script-cache.ts';
@@ -191,7 +191,7 @@ export class Executor {
       idleRealMs: opts.idleRealMs ?? 15,
       extraArgs: opts.extraArgs ?? [],
     };
-    this.#log = opts.logger ?? createLogger('executor');
+    this.#log = componentLogger(opts.logger, 'executor');
     this.#onAttempt = opts.onAttempt;
     if (opts.scriptCache instanceof ScriptCache) {
       this.#cache = opts.scriptCache;

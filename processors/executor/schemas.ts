@@ -5,7 +5,7 @@
  * because operators onboarding a partner read that message and nothing else.
  */
 import { z } from 'zod';
-import { InvalidInputError } from '../../runtime/errors.ts';
+import { InvalidInputError } from '../../core/errors.ts';
 
 const httpUrl = z.string().refine((s) => {
   try {

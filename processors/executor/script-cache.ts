@@ -8,15 +8,11 @@
 import { createHash } from 'node:crypto';
 import { Agent, request } from 'undici';
 import { Counter } from 'prom-client';
-import type { Logger } from '../../runtime/log.ts';
-import { TagstreamError } from '../../runtime/errors.ts';
+import type { Logger } from '../../core/log.ts';
+import { TagstreamError, UpstreamFetchError } from '../../core/errors.ts';
 import { checkEgressUrl, guardedLookup, type EgressOptions } from './egress.ts';
 
-export class UpstreamFetchError extends TagstreamError {
-  constructor(url: string, reason: string, options?: { cause?: unknown }) {
-    super('ERR_EXECUTOR_UPSTREAM', `loading ${url} failed: ${reason}`, { url, reason }, options);
-  }
-}
+export { UpstreamFetchError };
 
 export interface CachedResponse {
   status: number;

@@ -3,6 +3,7 @@
  * partners)`) to the application topology's injected `Executor` (event, jar | null, signal).
  * Kept deliberately thin: the pool validates events and partners itself.
  */
+import { untilAborted } from '../../core/async.ts';
 import type { ExecuteResult, JarInput, PartnerConfig } from '../../processors/executor/index.ts';
 import type { Executor, ExecutionResult } from '../../topology/application.ts';
 
@@ -17,28 +18,9 @@ export function poolExecutor(pool: ExecutorPool, partners: readonly PartnerConfi
     // The stored jar carries `version`/`updatedAt` (the processor's bookkeeping): the page gets only
     // what a browser would have, cookies and localStorage.
     const pageJar: JarInput | null = jar === null ? null : { cookies: jar.cookies.map((c) => ({ ...c })), localStorage: jar.localStorage };
-    const result = await untilAborted(pool.execute(event, pageJar, partners), signal);
+    // The pool takes no signal: an aborted attempt stops waiting at once while the page run ends on
+    // its own, bounded by the partners' timeoutMs.
+    const result = await untilAborted(pool.execute(event, pageJar, partners), signal, 'executor call');
     return result satisfies ExecutionResult;
   };
-}
-
-/**
- * The pool takes no signal: an aborted attempt stops waiting at once (the record is retried or
- * abandoned by the caller) while the page run ends on its own, bounded by the partners' timeoutMs.
- */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason instanceof Error ? signal.reason : new Error('executor call aborted'));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }

@@ -1,6 +1,6 @@
 /** Reads and validates the partner configurations of the processor (`--partners` / PARTNERS_FILE). */
 import { readFile } from 'node:fs/promises';
-import { InvalidInputError } from '../errors.ts';
+import { InvalidInputError } from '../../core/errors.ts';
 import { parsePartners, type PartnerConfig } from '../../processors/executor/index.ts';
 
 /** Throws InvalidInputError on the field `--partners` (unreadable, not JSON) or `partners[i].…` (schema). */

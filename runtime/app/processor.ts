@@ -16,7 +16,7 @@
  * - on revocation the runner commits, then closes the partition: a last store commit, then close.
  */
 import type { Registry } from 'prom-client';
-import { TagstreamError, InvalidInputError } from '../errors.ts';
+import { TagstreamError, InvalidInputError, PartitionClosedError } from '../../core/errors.ts';
 import type {
   CommitOffset,
   ConsumedRecord,
@@ -30,7 +30,7 @@ import type {
   RecordMetadata,
 } from '../kafka/types.ts';
 import type { Settings } from '../config.ts';
-import { createLogger, type Logger } from '../log.ts';
+import { componentLogger, type Logger } from '../../core/log.ts';
 import { BatchingProducer } from './batching-producer.ts';
 import { createRunner, type ChangelogBinding, type RunnerStatus, type StreamRunner } from '../runner/index.ts';
 import { applicationTopology, DEFAULT_COOKIE_STORE, type Executor } from '../../topology/application.ts';
@@ -81,7 +81,7 @@ type ProviderWithClose = StoreProvider & { closePartition(partition: number): Pr
 
 export async function startProcessor(options: ProcessorOptions): Promise<ProcessorHandle> {
   const { settings, client } = options;
-  const log = options.logger ?? createLogger('processor');
+  const log = componentLogger(options.logger, 'processor');
   const topics = settings.topics;
   const storeName = DEFAULT_COOKIE_STORE;
 
@@ -279,7 +279,7 @@ class PartitionStates {
       store: (name: string, partition: number): KeyValueStore<unknown> => {
         // A record abandoned at revocation may still be running: it must not reopen a closed store.
         if (!this.open.has(partition)) {
-          throw new TagstreamError('ERR_STATE_PARTITION_CLOSED', `store "${name}" partition ${partition} is not owned by this instance`, { store: name, partition });
+          throw new PartitionClosedError(name, partition);
         }
         return this.stores.store(name, partition);
       },

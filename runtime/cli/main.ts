@@ -9,7 +9,7 @@ import { Command, CommanderError } from 'commander';
 import { registerExecute } from './commands/execute.ts';
 import { registerTopology } from './commands/topology.ts';
 import { registerKafkaCommands } from './commands/kafka.ts';
-import { TagstreamError } from '../errors.ts';
+import { TagstreamError } from '../../core/errors.ts';
 
 export function buildProgram(): Command {
   const program = new Command('tagstream')

@@ -14,7 +14,7 @@ import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TagstreamError } from '../errors.ts';
+import { LocalBrokerError } from '../../core/errors.ts';
 
 const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DEFAULT_KAFKA_LIB = join(PROJECT_ROOT, '.infra', 'kafka', 'lib');
@@ -45,11 +45,7 @@ export interface LocalBroker {
   stop(): Promise<void>;
 }
 
-export class LocalBrokerError extends TagstreamError {
-  constructor(message: string, context: Record<string, unknown> = {}) {
-    super('ERR_LOCAL_BROKER', message, context);
-  }
-}
+export { LocalBrokerError };
 
 export function kafkaVersion(libDir: string = DEFAULT_KAFKA_LIB): string {
   if (!existsSync(libDir)) {
@@ -195,7 +191,8 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
   const metaProps = join(dataDir, 'data', 'meta.properties');
   if (!existsSync(metaProps)) {
     const clusterId = randomBytes(16).toString('base64url').slice(0, 22);
-    const format = await runJava([...jvm, 'kafka.tools.StorageTool', 'format', '--cluster-id', clusterId, '--config', propsFile, '--ignore-formatted'], dataDir);
+    // `--cluster-id=ID`, not `--cluster-id ID`: an id starting with '-' (1 in 64) would parse as a flag.
+    const format = await runJava([...jvm, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '--config', propsFile, '--ignore-formatted'], dataDir);
     if (format.code !== 0) {
       throw new LocalBrokerError(`formatting KRaft storage failed (exit ${format.code}): ${format.output.trim().slice(0, 600)}`, { dataDir });
     }

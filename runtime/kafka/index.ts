@@ -5,7 +5,7 @@
  * - `kafkajs`: kafkajs 2.2.4 on a real cluster (per-partition pause);
  * - `embedded`: the in-process broker (no infrastructure; `options.brokers` is ignored).
  */
-import { InvalidInputError } from '../errors.ts';
+import { InvalidInputError } from '../../core/errors.ts';
 import { createEmbeddedClient } from './embedded/index.ts';
 import { createKafkajsClient } from './kafkajs/index.ts';
 import { createPlatformaticClient } from './platformatic/index.ts';

@@ -1,4 +1,5 @@
 /** Client options with their defaults applied, shared by the real-broker adapters. */
+import { componentLogger, type Logger } from '../../core/log.ts';
 import type { KafkaClientOptions } from './types.ts';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -9,6 +10,7 @@ export interface ResolvedOptions {
   clientId: string;
   connectTimeoutMs: number;
   requestTimeoutMs: number;
+  logger: Logger;
 }
 
 export function resolveOptions(options: KafkaClientOptions): ResolvedOptions {
@@ -17,5 +19,6 @@ export function resolveOptions(options: KafkaClientOptions): ResolvedOptions {
     clientId: options.clientId ?? 'tagstream',
     connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    logger: componentLogger(options.logger, 'kafka'),
   };
 }

@@ -10,46 +10,10 @@
  *   (see partitioner.ts), so every adapter puts the same key on the same partition number.
  */
 
-export type Bytes = Buffer | string;
+import type { Logger } from '../../core/log.ts';
+import type { CommitOffset, ConsumedRecord, PartitionOffset, PartitionReader, ProduceRecord, RecordMetadata, TopicPartition } from '../../core/records.ts';
 
-export interface TopicPartition {
-  topic: string;
-  partition: number;
-}
-
-export interface PartitionOffset {
-  partition: number;
-  /** For end offsets: the offset the next produced record gets. For committed: -1 = none. */
-  offset: number;
-}
-
-export interface ProduceRecord {
-  topic: string;
-  key: Bytes | null;
-  /** `null` is a tombstone (deletes the key on a compacted topic). */
-  value: Bytes | null;
-  headers?: Record<string, Bytes>;
-  /** Explicit partition; default: murmur2(key) % partitions, round-robin-ish for null keys. */
-  partition?: number;
-  /** Milliseconds since the epoch; default: now. */
-  timestamp?: number;
-}
-
-export interface RecordMetadata {
-  topic: string;
-  partition: number;
-  offset: number;
-}
-
-export interface ConsumedRecord {
-  topic: string;
-  partition: number;
-  offset: number;
-  key: Buffer | null;
-  value: Buffer | null;
-  headers: Record<string, Buffer>;
-  timestamp: number;
-}
+export type { Bytes, CommitOffset, ConsumedRecord, PartitionOffset, PartitionReader, ProduceRecord, RecordMetadata, TopicPartition } from '../../core/records.ts';
 
 export interface TopicSpec {
   name: string;
@@ -111,11 +75,6 @@ export interface ConsumerCapabilities {
   awaitableRevoke: boolean;
 }
 
-export interface CommitOffset extends TopicPartition {
-  /** The next offset to read (last processed + 1). */
-  offset: number;
-}
-
 export interface KafkaConsumer {
   readonly groupId: string;
   readonly capabilities: ConsumerCapabilities;
@@ -128,22 +87,6 @@ export interface KafkaConsumer {
   /** Partitions currently assigned to this member. */
   assignment(): TopicPartition[];
   /** Leaves the group and releases connections. Idempotent. */
-  close(): Promise<void>;
-}
-
-/** Reads one partition from an offset, outside any consumer group (changelog restore). */
-export interface PartitionReader {
-  /**
-   * Delivers records of `topic`/`partition` with offset in [fromOffset, toOffset) in order, then
-   * resolves. `toOffset` defaults to the end offset at call time.
-   */
-  read(
-    topic: string,
-    partition: number,
-    fromOffset: number,
-    onRecords: (records: ConsumedRecord[]) => Promise<void> | void,
-    toOffset?: number,
-  ): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -170,6 +113,8 @@ export interface KafkaClientOptions {
   clientId?: string;
   /** Budget to reach a broker before BrokerUnreachableError. Default 10000. */
   connectTimeoutMs?: number;
+  /** Parent logger of the adapter's own logs (a `kafka` child is made); default a root made on first use. */
+  logger?: Logger;
   /** Budget for one request. Default 30000. */
   requestTimeoutMs?: number;
 }

@@ -13,7 +13,7 @@ export {
   type RunnerStatus,
 } from './runner.ts';
 export { RunnerSettingsSchema, type RunnerSettings, type RunnerSettingsInput } from './settings.ts';
-export { RecordFailedError, RestoreFailedError, RunnerStateError } from './errors.ts';
+export { RecordFailedError, RestoreFailedError, RunnerStateError } from '../../core/errors.ts';
 export { KeyScheduler, type KeyedJob } from './key-scheduler.ts';
 export { OffsetTracker } from './offset-tracker.ts';
 export { RunnerMetrics } from './metrics.ts';

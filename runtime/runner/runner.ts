@@ -13,7 +13,7 @@
  *   acknowledged; the committed offset is the per-partition watermark (OffsetTracker).
  */
 import type { Registry } from 'prom-client';
-import { TopologyMismatchError, UnknownTopicError } from '../errors.ts';
+import { TopologyMismatchError, UnknownTopicError } from '../../core/errors.ts';
 import type {
   CommitOffset,
   ConsumedRecord,
@@ -27,8 +27,9 @@ import type {
   RecordMetadata,
   TopicPartition,
 } from '../kafka/types.ts';
-import { createLogger, type Logger } from '../log.ts';
-import { RecordFailedError, RestoreFailedError, RunnerStateError } from './errors.ts';
+import { settledWithin } from '../../core/async.ts';
+import { componentLogger, type Logger } from '../../core/log.ts';
+import { RecordFailedError, RestoreFailedError, RunnerStateError } from '../../core/errors.ts';
 import { KeyScheduler, type KeyedJob } from './key-scheduler.ts';
 import { RunnerMetrics } from './metrics.ts';
 import { OffsetTracker } from './offset-tracker.ts';
@@ -207,7 +208,7 @@ export class StreamRunner {
     this.#options = options;
     this.groupId = options.groupId;
     this.topic = options.topic;
-    this.#log = options.logger ?? createLogger('runtime.runner');
+    this.#log = componentLogger(options.logger, 'runner');
     this.metrics = new RunnerMetrics(options.registry);
     this.#scheduler = new KeyScheduler<RecordJob>(this.settings.concurrency, () => this.#queueFlow());
     this.closed = new Promise<void>((resolve, reject) => {
@@ -522,12 +523,12 @@ export class StreamRunner {
     this.#scheduler.drop(partitions);
     this.#updateFlow();
     const finished = (async () => {
-      const drained = await within(Promise.all(tasks.map((t) => this.#scheduler.whenIdle(t.partition))), timeoutMs);
+      const drained = await settledWithin(Promise.all(tasks.map((t) => this.#scheduler.whenIdle(t.partition))), timeoutMs);
       if (!drained) this.#log.warn({ groupId: this.groupId, partitions: [...partitions], timeoutMs }, 'in-flight records did not finish in time; abandoning them (they will be processed again)');
       for (const task of tasks) task.abort.abort();
       await this.#commit(tasks);
       // An aborted restore may still be unwinding in the state module: close after it settled.
-      await within(Promise.all(tasks.map((t) => t.restored)), timeoutMs);
+      await settledWithin(Promise.all(tasks.map((t) => t.restored)), timeoutMs);
       for (const task of tasks) {
         await this.#closeState(task.partition);
         if (this.#tasks.get(task.partition) === task) this.#tasks.delete(task.partition);
@@ -840,13 +841,13 @@ export class StreamRunner {
       return;
     }
     this.#stopIntake();
-    const drained = await within(this.#scheduler.whenIdle(), timeoutMs);
+    const drained = await settledWithin(this.#scheduler.whenIdle(), timeoutMs);
     if (!drained) this.#log.warn({ groupId: this.groupId, timeoutMs, inFlight: this.#scheduler.inFlight }, 'shutdown timeout: abandoning in-flight records (they will be processed again)');
     const tasks = [...this.#tasks.values()];
     for (const task of tasks) task.abort.abort();
     await this.#commit(tasks.filter((t) => t.state === 'active'));
     await Promise.allSettled([...this.#closing.values()]);
-    await within(Promise.all(tasks.map((t) => t.restored)), Math.max(timeoutMs, 1000));
+    await settledWithin(Promise.all(tasks.map((t) => t.restored)), Math.max(timeoutMs, 1000));
     for (const task of tasks) {
       if (task.state !== 'revoking') await this.#closeState(task.partition);
       if (task.restore) this.metrics.restoreRemaining.remove({ group: this.groupId, topic: task.restore.topic, partition: String(task.partition) });
@@ -883,19 +884,6 @@ export class StreamRunner {
     this.#fatal = error;
     this.#log.error({ err: error, groupId: this.groupId }, 'runner failed; stopping');
     void this.stop();
-  }
-}
-
-/** Resolves true when `promise` settled within `ms`, false on timeout. */
-async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => true, () => true), timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

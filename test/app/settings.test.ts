@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadSettings } from '../../runtime/config.ts';
-import { InvalidInputError } from '../../runtime/errors.ts';
+import { InvalidInputError } from '../../core/errors.ts';
 
 describe('settings of the processor role (runtime/config.ts)', () => {
   it('defaults: runner settings of docs/runner.md, lmdb stores under the temp dir, one browser with four tabs', () => {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { InvalidInputError } from '../../runtime/errors.ts';
+import { InvalidInputError } from '../../core/errors.ts';
 import { consentGranted, parseEvent, parseJar, parsePartners } from '../../processors/executor/index.ts';
 import { makeEvent } from './helpers.ts';
 

@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import kafkajs from 'kafkajs';
-import { BrokerUnreachableError, UnknownTopicError } from '../../runtime/errors.ts';
+import { BrokerUnreachableError, UnknownTopicError } from '../../core/errors.ts';
 import { EmbeddedKafka, createEmbeddedClient } from '../../runtime/kafka/embedded/index.ts';
 import { createKafkaClient } from '../../runtime/kafka/index.ts';
 import { partitionForKey } from '../../runtime/kafka/partitioner.ts';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { EmbeddedKafka, createEmbeddedClient, defaultEmbeddedKafka } from '../../runtime/kafka/embedded/index.ts';
 import { partitionForKey } from '../../runtime/kafka/partitioner.ts';
-import { KafkaClientError, UnknownTopicError } from '../../runtime/errors.ts';
+import { KafkaClientError, UnknownTopicError } from '../../core/errors.ts';
 import type {
   ConsumedRecord,
   ConsumerListener,

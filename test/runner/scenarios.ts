@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
-import { TopologyMismatchError } from '../../runtime/errors.ts';
+import { TopologyMismatchError } from '../../core/errors.ts';
 import type { ConsumedRecord, KafkaAdmin, KafkaClient } from '../../runtime/kafka/types.ts';
 import { StreamRunner, type RunnerOptions } from '../../runtime/runner/index.ts';
 import { MapChangelog, eventRecord, parseEvent, readAll, sorted, waitFor, type RunnerTestEnv } from './helpers.ts';

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadSettings } from '../../runtime/config.ts';
-import { InvalidInputError } from '../../runtime/errors.ts';
+import { InvalidInputError } from '../../core/errors.ts';
 
 describe('settings (runtime/config.ts)', () => {
   it('defaults to the embedded broker and the DESIGN.md topic names', () => {

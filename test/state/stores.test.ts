@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { lastValueFrom, toArray } from 'rxjs';
 import type { ConsumedRecord, PartitionReader } from '../../runtime/kafka/types.ts';
-import { TagstreamError } from '../../runtime/errors.ts';
+import { TagstreamError } from '../../core/errors.ts';
 import {
   InMemoryKeyValueStore,
   LmdbStoreProvider,

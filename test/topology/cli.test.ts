@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { Command } from 'commander';
-import { TagstreamError } from '../../runtime/errors.ts';
+import { TagstreamError } from '../../core/errors.ts';
 import { registerTopology } from '../../runtime/cli/commands/topology.ts';
 import type { TopologyDescriptionJson } from '../../topology/index.ts';
 

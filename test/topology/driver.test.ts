@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { Subject, toArray, lastValueFrom } from 'rxjs';
-import { TagstreamError } from '../../runtime/errors.ts';
+import { TagstreamError } from '../../core/errors.ts';
 import {
   TopologyEngine,
   TopologyTestDriver,

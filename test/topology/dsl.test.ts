@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { TagstreamError } from '../../runtime/errors.ts';
+import { TagstreamError } from '../../core/errors.ts';
 import { topology, type TopologyBuilder } from '../../topology/index.ts';
 
 function buildError(define: (b: TopologyBuilder) => void): TagstreamError {

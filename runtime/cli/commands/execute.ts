@@ -7,8 +7,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { InvalidInputError } from '../../errors.ts';
-import { createLogger } from '../../log.ts';
+import { InvalidInputError } from '../../../core/errors.ts';
+import { createRootLogger } from '../../../core/log.ts';
 import { createExecutor, parseEvent, parseJar, parsePartners } from '../../../processors/executor/index.ts';
 
 async function readJson(path: string, option: string): Promise<unknown> {
@@ -61,7 +61,7 @@ export function registerExecute(program: Command): void {
       if (!Number.isInteger(quietWindowMs) || quietWindowMs < 0) {
         throw new InvalidInputError('--quiet-window', 'must be a non-negative integer (ms)');
       }
-      const logger = createLogger('execute');
+      const logger = createRootLogger().child({ component: 'execute' });
       const executor = await createExecutor({
         browsers: 1,
         pagesPerBrowser: 1,

@@ -7,10 +7,10 @@ import { loadSettings, type Settings, type SettingsInput } from '../../config.ts
 import { createKafkaClient } from '../../kafka/index.ts';
 import type { KafkaClient } from '../../kafka/types.ts';
 import { computeLag, type PartitionLag } from '../../lag.ts';
-import { createLogger } from '../../log.ts';
+import { createRootLogger } from '../../../core/log.ts';
 import { startMetricsServer, type MetricsServer } from '../../metrics-server.ts';
 import { createTopics, verifyTopics } from '../../topics.ts';
-import { InvalidInputError } from '../../errors.ts';
+import { InvalidInputError } from '../../../core/errors.ts';
 import { register } from 'prom-client';
 import { createExecutor, executorMetrics } from '../../../processors/executor/index.ts';
 import { loadPartners, poolExecutor, startProcessor, type ProcessorHandle } from '../../app/index.ts';
@@ -124,7 +124,8 @@ export function registerKafkaCommands(program: Command): void {
       throw new InvalidInputError('--partners', 'the processor needs the partner configurations: --partners partners.json (or PARTNERS_FILE)');
     }
     const partners = await loadPartners(partnersFile);
-    const log = createLogger('tagstream');
+    const root = createRootLogger();
+    const log = root.child({ component: 'run' });
     if (roles.length === 0 || roles.includes('all')) {
       log.info({ running: ['processor'], unavailable: ['collector', 'dispatcher'] }, 'collector and dispatcher are not available yet: running the processor only');
     }
@@ -151,10 +152,10 @@ export function registerKafkaCommands(program: Command): void {
         headless: settings.executor.headless,
         allowPrivateNetwork: settings.executor.allowPrivateNetwork,
         ...(settings.executor.sandbox === undefined ? {} : { sandbox: settings.executor.sandbox }),
-        logger: createLogger('executor'),
+        logger: root,
       });
       // The default registry: the executor's metrics live there too (one /metrics for the process).
-      processor = await startProcessor({ settings, client, executor: poolExecutor(pool, partners), registry: register, logger: createLogger('processor') });
+      processor = await startProcessor({ settings, client, executor: poolExecutor(pool, partners), registry: register, logger: root });
       if (settings.metrics.port !== 0) {
         executorMetrics(); // registered lazily by the first event; the endpoint lists them from the start
         metricsServer = await startMetricsServer(register, settings.metrics);

@@ -3,7 +3,7 @@
  * default topic names. Building a topology is pure data, so this needs no broker and no browser.
  */
 import type { Command } from 'commander';
-import { InvalidInputError } from '../../errors.ts';
+import { InvalidInputError } from '../../../core/errors.ts';
 import { applicationTopology, describeOnlyExecutor } from '../../../topology/application.ts';
 import { DESCRIBE_FORMATS, type DescribeFormat } from '../../../topology/describe.ts';
 

@@ -10,7 +10,7 @@
  * compacted topics, and group rebalances are incremental (cooperative): a member only loses the
  * partitions that move, and they move only after its onRevoked settled.
  */
-import { InvalidInputError, KafkaClientError, UnknownTopicError } from '../../errors.ts';
+import { InvalidInputError, KafkaClientError, UnknownTopicError } from '../../../core/errors.ts';
 import { partitionForKey } from '../partitioner.ts';
 import type {
   Bytes,

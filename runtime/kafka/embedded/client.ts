@@ -3,7 +3,7 @@
  * group consumers, partition reader and admin all act on one EmbeddedKafka; without an explicit
  * broker, clients of a process share one, as clients of one cluster do.
  */
-import { InvalidInputError, KafkaClientError, UnknownTopicError } from '../../errors.ts';
+import { InvalidInputError, KafkaClientError, UnknownTopicError } from '../../../core/errors.ts';
 import type {
   ConsumedRecord,
   GroupConsumerOptions,

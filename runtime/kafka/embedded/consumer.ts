@@ -6,8 +6,8 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
-import { InvalidInputError, KafkaClientError } from '../../errors.ts';
-import { createLogger, type Logger } from '../../log.ts';
+import { InvalidInputError, KafkaClientError } from '../../../core/errors.ts';
+import { componentLogger, type Logger } from '../../../core/log.ts';
 import type {
   CommitOffset,
   ConsumedRecord,
@@ -33,7 +33,7 @@ const insideListener = new AsyncLocalStorage<EmbeddedConsumer>();
 
 let logger: Logger | undefined;
 function log(): Logger {
-  logger ??= createLogger('kafka-embedded');
+  logger ??= componentLogger(undefined, 'kafka.embedded');
   return logger;
 }
 

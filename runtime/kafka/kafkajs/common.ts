@@ -1,7 +1,7 @@
 import { createConnection } from 'node:net';
 import kafkajs, { type Kafka, type LogEntry, type logCreator } from 'kafkajs';
-import { BrokerUnreachableError, KafkaClientError, TagstreamError, UnknownTopicError } from '../../errors.ts';
-import { createLogger } from '../../log.ts';
+import { BrokerUnreachableError, KafkaClientError, TagstreamError, UnknownTopicError } from '../../../core/errors.ts';
+import type { Logger } from '../../../core/log.ts';
 import type { Bytes } from '../types.ts';
 import { findInErrorTree, isErrorNode } from '../error-tree.ts';
 import type { ResolvedOptions } from '../options.ts';
@@ -15,14 +15,12 @@ export { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, resolveOptions,
 export const RETRY = { retries: 5, initialRetryTime: 100, maxRetryTime: 2_000 } as const;
 
 
-const kafkajsLog = createLogger('kafkajs');
-
 /**
  * kafkajs logs through its own console logger; route it to pino (stderr). kafkajs reports at ERROR
  * what we handle ourselves (an existing topic, a refused connection being retried), so its errors
  * become warnings here and its info becomes debug.
  */
-const pinoLogCreator: logCreator = () => (entry: LogEntry) => {
+const pinoLogCreator = (kafkajsLog: Logger): logCreator => () => (entry: LogEntry) => {
   const { message, ...extra } = entry.log;
   const fields = { namespace: entry.namespace, ...extra };
   // A deliberate choice documented in producer.ts; repeating it for every producer is noise.
@@ -39,7 +37,7 @@ export function createKafka(options: ResolvedOptions): Kafka {
     requestTimeout: options.requestTimeoutMs,
     retry: RETRY,
     logLevel: process.env.LOG_LEVEL === 'debug' ? logLevel.DEBUG : logLevel.WARN,
-    logCreator: pinoLogCreator,
+    logCreator: pinoLogCreator(options.logger.child({ library: 'kafkajs' })),
   });
 }
 

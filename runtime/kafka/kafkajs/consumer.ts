@@ -1,6 +1,6 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
-import { KafkaClientError, UnknownTopicError } from '../../errors.ts';
-import { createLogger } from '../../log.ts';
+import { KafkaClientError, UnknownTopicError } from '../../../core/errors.ts';
+import type { Logger } from '../../../core/log.ts';
 import type {
   CommitOffset,
   ConsumedRecord,
@@ -12,7 +12,6 @@ import type {
 } from '../types.ts';
 import { connectWithin, mapError, RETRY, type ResolvedOptions } from './common.ts';
 
-const log = createLogger('kafka.kafkajs.consumer');
 
 const DEFAULT_HEARTBEAT_MS = 3_000;
 
@@ -47,7 +46,10 @@ export class KafkajsConsumer implements KafkaConsumer {
   readonly #pending: { op: 'pause' | 'resume'; partitions: readonly TopicPartition[] | undefined }[] = [];
   #closed: Promise<void> | undefined;
 
+  readonly #log: Logger;
+
   constructor(kafka: Kafka, options: ResolvedOptions, groupOptions: GroupConsumerOptions) {
+    this.#log = options.logger.child({ component: 'kafkajs.consumer' });
     this.groupId = groupOptions.groupId;
     this.#kafka = kafka;
     this.#options = options;
@@ -81,7 +83,7 @@ export class KafkajsConsumer implements KafkaConsumer {
       joined();
     });
     this.#consumer.on(this.#consumer.events.CRASH, (event) => {
-      log.error({ err: event.payload.error, groupId: this.groupId }, 'kafkajs consumer crashed');
+      this.#log.error({ err: event.payload.error, groupId: this.groupId }, 'kafkajs consumer crashed');
       failed(event.payload.error);
     });
     try {
@@ -161,7 +163,7 @@ export class KafkajsConsumer implements KafkaConsumer {
 
   close(): Promise<void> {
     this.#closed ??= this.#consumer.disconnect().catch((error: unknown) => {
-      log.warn({ err: error, groupId: this.groupId }, 'consumer close failed');
+      this.#log.warn({ err: error, groupId: this.groupId }, 'consumer close failed');
     });
     return this.#closed;
   }
@@ -182,7 +184,7 @@ export class KafkajsConsumer implements KafkaConsumer {
         if (revoked.length > 0) await listener.onRevoked?.(revoked);
         if (added.length > 0) await listener.onAssigned?.(added);
       })
-      .catch((error: unknown) => log.error({ err: error, groupId: this.groupId }, 'rebalance listener failed'));
+      .catch((error: unknown) => this.#log.error({ err: error, groupId: this.groupId }, 'rebalance listener failed'));
   }
 
   async #onBatch({ batch, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
@@ -199,7 +201,7 @@ export class KafkajsConsumer implements KafkaConsumer {
       await this.#listener!.onRecords(records);
     } catch (error) {
       // No error channel in the contract: stop this member; uncommitted records go to another.
-      log.error({ err: error, groupId: this.groupId }, 'onRecords failed; closing the consumer');
+      this.#log.error({ err: error, groupId: this.groupId }, 'onRecords failed; closing the consumer');
       void this.close();
       // Returning normally lets kafkajs stop cleanly; the next batch is not fetched (disconnect).
     } finally {

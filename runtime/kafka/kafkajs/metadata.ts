@@ -1,5 +1,5 @@
 import type { Admin } from 'kafkajs';
-import { UnknownTopicError } from '../../errors.ts';
+import { UnknownTopicError } from '../../../core/errors.ts';
 
 const MAX_AGE_MS = 5_000;
 

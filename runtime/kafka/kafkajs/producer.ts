@@ -1,5 +1,5 @@
 import kafkajs, { type Admin, type Kafka, type Message, type Producer, type TopicMessages } from 'kafkajs';
-import { InvalidInputError } from '../../errors.ts';
+import { InvalidInputError } from '../../../core/errors.ts';
 import { partitionForKey } from '../partitioner.ts';
 import type { KafkaProducer, ProduceRecord, ProducerOptions, RecordMetadata } from '../types.ts';
 import { connectWithin, mapError, RETRY, toBuffer, type ResolvedOptions } from './common.ts';

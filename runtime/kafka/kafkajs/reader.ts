@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka } from 'kafkajs';
-import { InvalidInputError } from '../../errors.ts';
-import { createLogger } from '../../log.ts';
+import { InvalidInputError } from '../../../core/errors.ts';
+import type { Logger } from '../../../core/log.ts';
 import type { ConsumedRecord, PartitionReader } from '../types.ts';
 import { connectWithin, mapError, RETRY, type ResolvedOptions } from './common.ts';
 import { PartitionCounts } from './metadata.ts';
 
-const log = createLogger('kafka.kafkajs.reader');
 
 /**
  * Reads one partition from an offset. kafkajs has no public group-less fetch (no assign()), so
@@ -21,7 +20,10 @@ export class KafkajsReader implements PartitionReader {
   #counts: PartitionCounts | undefined;
   #closed = false;
 
+  readonly #log: Logger;
+
   constructor(kafka: Kafka, options: ResolvedOptions) {
+    this.#log = options.logger.child({ component: 'kafkajs.reader' });
     this.#kafka = kafka;
     this.#options = options;
   }
@@ -124,7 +126,7 @@ export class KafkajsReader implements PartitionReader {
       await done;
     } finally {
       await consumer.disconnect().catch(() => undefined);
-      await admin.deleteGroups([groupId]).catch((error: unknown) => log.debug({ err: error, groupId }, 'ephemeral group not deleted'));
+      await admin.deleteGroups([groupId]).catch((error: unknown) => this.#log.debug({ err: error, groupId }, 'ephemeral group not deleted'));
     }
   }
 

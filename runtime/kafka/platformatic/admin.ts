@@ -1,5 +1,5 @@
 import { Admin, ConfigResourceTypes } from '@platformatic/kafka';
-import { KafkaClientError, UnknownTopicError } from '../../errors.ts';
+import { KafkaClientError, UnknownTopicError } from '../../../core/errors.ts';
 import type { KafkaAdmin, PartitionOffset, TopicDescription, TopicSpec } from '../types.ts';
 import { baseOptions, probe, type ResolvedOptions } from './common.ts';
 import { hasApiId, mapError } from './errors.ts';

@@ -1,6 +1,6 @@
 import { Consumer, type GroupAssignment, type Message, type MessagesStream } from '@platformatic/kafka';
-import { KafkaClientError, UnknownTopicError } from '../../errors.ts';
-import { createLogger } from '../../log.ts';
+import { KafkaClientError, UnknownTopicError } from '../../../core/errors.ts';
+import type { Logger } from '../../../core/log.ts';
 import type {
   CommitOffset,
   ConsumedRecord,
@@ -13,7 +13,6 @@ import type {
 import { baseOptions, probe, toHeaderRecord, type ResolvedOptions } from './common.ts';
 import { mapError } from './errors.ts';
 
-const log = createLogger('kafka.platformatic.consumer');
 
 /** Upper bound of one onRecords batch; the stream buffers up to its highWaterMark anyway. */
 const MAX_BATCH = 500;
@@ -55,7 +54,10 @@ export class PlatformaticConsumer implements KafkaConsumer {
   #closing = false;
   #closed: Promise<void> | undefined;
 
+  readonly #log: Logger;
+
   constructor(options: ResolvedOptions, groupOptions: GroupConsumerOptions) {
+    this.#log = options.logger.child({ component: 'platformatic.consumer' });
     this.groupId = groupOptions.groupId;
     this.#options = options;
     this.#groupOptions = groupOptions;
@@ -100,7 +102,7 @@ export class PlatformaticConsumer implements KafkaConsumer {
     stream.on('readable', () => this.#notify());
     stream.on('close', () => this.#notify());
     stream.on('error', (error) => {
-      log.error({ err: error, groupId: this.groupId }, 'consumer stream failed');
+      this.#log.error({ err: error, groupId: this.groupId }, 'consumer stream failed');
       this.#notify();
     });
     if (this.#pausedAll || this.#pausedPartitions.size > 0) stream.pause();
@@ -159,7 +161,7 @@ export class PlatformaticConsumer implements KafkaConsumer {
       if (this.#stream && !this.#stream.closed) await this.#stream.close();
       await this.#consumer.close(true);
     } catch (error) {
-      log.warn({ err: error, groupId: this.groupId }, 'consumer close failed');
+      this.#log.warn({ err: error, groupId: this.groupId }, 'consumer close failed');
     }
   }
 
@@ -202,7 +204,7 @@ export class PlatformaticConsumer implements KafkaConsumer {
 
   #enqueue(task: () => Promise<void>, failure: string): void {
     this.#chain = this.#chain.then(task).catch((error: unknown) => {
-      log.error({ err: error, groupId: this.groupId }, failure);
+      this.#log.error({ err: error, groupId: this.groupId }, failure);
     });
   }
 
@@ -241,7 +243,7 @@ export class PlatformaticConsumer implements KafkaConsumer {
       } catch (error) {
         // The contract has no error channel: a listener that throws stops this member (as
         // kafkajs does for a crashing eachBatch), uncommitted records are redelivered elsewhere.
-        log.error({ err: error, groupId: this.groupId }, 'onRecords failed; closing the consumer');
+        this.#log.error({ err: error, groupId: this.groupId }, 'onRecords failed; closing the consumer');
         void this.close();
         return;
       }

@@ -1,4 +1,4 @@
-import { BrokerUnreachableError, KafkaClientError, TagstreamError, UnknownTopicError } from '../../errors.ts';
+import { BrokerUnreachableError, KafkaClientError, TagstreamError, UnknownTopicError } from '../../../core/errors.ts';
 import { findInErrorTree, isErrorNode } from '../error-tree.ts';
 
 /**

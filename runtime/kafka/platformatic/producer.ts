@@ -1,5 +1,5 @@
 import { ProduceAcks, Producer, type MessageToProduce } from '@platformatic/kafka';
-import { InvalidInputError, UnknownTopicError } from '../../errors.ts';
+import { InvalidInputError, UnknownTopicError } from '../../../core/errors.ts';
 import { partitionForKey } from '../partitioner.ts';
 import type { KafkaProducer, ProduceRecord, ProducerOptions, RecordMetadata } from '../types.ts';
 import { baseOptions, probe, toBuffer, topicMetadata, type ResolvedOptions } from './common.ts';

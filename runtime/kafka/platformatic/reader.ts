@@ -1,5 +1,5 @@
 import { Consumer, type RecordsBatch } from '@platformatic/kafka';
-import { InvalidInputError, KafkaClientError, UnknownTopicError } from '../../errors.ts';
+import { InvalidInputError, KafkaClientError, UnknownTopicError } from '../../../core/errors.ts';
 import type { ConsumedRecord, PartitionReader } from '../types.ts';
 import { baseOptions, probe, topicMetadata, type ResolvedOptions } from './common.ts';
 import { mapError } from './errors.ts';
