@@ -1,0 +1,88 @@
+/**
+ * One dead-letter shape per DLQ topic. Both carry why (reason, code, message), where the record
+ * came from (source topic/partition/offset/timestamp), how many attempts were made, and the raw
+ * value as consumed (base64), so a redrive can re-publish exactly what failed.
+ */
+import { z } from 'zod';
+import { TagstreamError, type ErrorCode } from '../errors.ts';
+import { requestRecordSchema } from './request.ts';
+
+export const deadLetterSourceSchema = z.object({
+  topic: z.string(),
+  partition: z.number().int(),
+  offset: z.number().int(),
+  timestamp: z.number(),
+});
+
+/** Why an event could not be executed: malformed (never retried), executor failed after its attempts, the topology failed on it. */
+export const EVENT_DEAD_LETTER_REASONS = ['invalid-event', 'executor-failed', 'processing-failed'] as const;
+
+/** The value of tracking.events.dlq. */
+export const eventDeadLetterSchema = z.object({
+  reason: z.enum(EVENT_DEAD_LETTER_REASONS),
+  code: z.string(),
+  message: z.string(),
+  source: deadLetterSourceSchema,
+  attempts: z.number().int().min(0),
+  /** The consumed value (base64), or null for a tombstone. */
+  value: z.string().nullable(),
+  valueEncoding: z.literal('base64'),
+  failedAt: z.string(),
+});
+
+/** Why a captured request was not delivered. */
+export const REQUEST_DEAD_LETTER_REASONS = ['permanent-failure', 'retry-window-exhausted', 'invalid-request'] as const;
+
+export const deliveryAttemptSchema = z.object({
+  at: z.string(),
+  /** HTTP status when the partner answered. */
+  status: z.number().int().optional(),
+  code: z.string().optional(),
+  error: z.string().optional(),
+});
+
+/** The value of tracking.requests.dlq. */
+export const requestDeadLetterSchema = z.object({
+  reason: z.enum(REQUEST_DEAD_LETTER_REASONS),
+  code: z.string(),
+  message: z.string(),
+  source: deadLetterSourceSchema,
+  attempts: z.array(deliveryAttemptSchema),
+  /** The request, when it could be decoded. */
+  request: requestRecordSchema.nullable(),
+  value: z.string().nullable(),
+  valueEncoding: z.literal('base64'),
+  failedAt: z.string(),
+});
+
+export type DeadLetterSource = z.output<typeof deadLetterSourceSchema>;
+export type EventDeadLetter = z.output<typeof eventDeadLetterSchema>;
+export type EventDeadLetterReason = EventDeadLetter['reason'];
+export type DeliveryAttempt = z.output<typeof deliveryAttemptSchema>;
+export type RequestDeadLetter = z.output<typeof requestDeadLetterSchema>;
+
+export interface EventDeadLetterInput {
+  reason: EventDeadLetterReason;
+  error: unknown;
+  source: DeadLetterSource;
+  attempts: number;
+  value: Buffer | string | null;
+  now?: () => number;
+}
+
+/** Builds the tracking.events.dlq value; the message of a non-TagstreamError keeps only its text. */
+export function eventDeadLetter(input: EventDeadLetterInput): EventDeadLetter {
+  const code: ErrorCode | 'ERR_UNKNOWN' = input.error instanceof TagstreamError ? input.error.code : 'ERR_UNKNOWN';
+  const message = input.error instanceof Error ? input.error.message : String(input.error);
+  const raw = input.value === null ? null : Buffer.isBuffer(input.value) ? input.value : Buffer.from(input.value, 'utf8');
+  return {
+    reason: input.reason,
+    code,
+    message,
+    source: input.source,
+    attempts: input.attempts,
+    value: raw === null ? null : raw.toString('base64'),
+    valueEncoding: 'base64',
+    failedAt: new Date((input.now ?? Date.now)()).toISOString(),
+  };
+}

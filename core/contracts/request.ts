@@ -1,0 +1,66 @@
+/**
+ * What the executor captures (DESIGN.md "Contracts": the `execute` output) and what the processor
+ * publishes on tracking.requests for the dispatcher (RequestRecord).
+ */
+import { z } from 'zod';
+import { jarSchema } from './jar.ts';
+import { parseWith } from './parse.ts';
+
+export const TRANSPORTS = ['image', 'fetch', 'xhr', 'beacon', 'script', 'iframe', 'form', 'other'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+
+export const capturedRequestSchema = z.object({
+  /** The partner whose code sent it, null when none could be attributed. */
+  partner: z.string().min(1).nullable(),
+  method: z.string().min(1),
+  url: z.string().min(1),
+  headers: z.record(z.string(), z.string()).default({}),
+  body: z.string().nullable().default(null),
+  /** `utf8` when the body is valid UTF-8 text, else `base64` (gzip bodies are kept as sent). */
+  bodyEncoding: z.enum(['utf8', 'base64']).default('utf8'),
+  transport: z.enum(TRANSPORTS),
+});
+
+export const TRACKER_STATUSES = ['ok', 'error', 'timeout', 'skipped'] as const;
+export type TrackerStatus = (typeof TRACKER_STATUSES)[number];
+
+export const trackerOutcomeSchema = z.object({
+  partner: z.string(),
+  status: z.enum(TRACKER_STATUSES),
+  durationMs: z.number().min(0),
+  error: z.string().nullable(),
+});
+
+/** The one-event result: `execute` prints it, the processor turns it into requests and a jar. */
+export const executeResultSchema = z.object({
+  requests: z.array(capturedRequestSchema),
+  jar: jarSchema,
+  trackers: z.array(trackerOutcomeSchema),
+});
+
+/** The value of tracking.requests: the captured request plus what the dispatcher needs. */
+export const requestRecordSchema = capturedRequestSchema.extend({
+  eventId: z.string().min(1),
+  userId: z.string().min(1),
+  /** `<eventId>:<partner>:<n>`: stable across reprocessing of the event, so the dispatcher can dedupe. */
+  idempotencyKey: z.string().min(1),
+  /** The event's own timestamp (ISO 8601): a partner's retry window counts from it. */
+  eventTimestamp: z.string().optional(),
+  /** What the dispatcher forwards of the visitor (User-Agent, Accept-Language, X-Forwarded-For). */
+  visitor: z
+    .object({
+      ip: z.string().optional(),
+      userAgent: z.string().optional(),
+      acceptLanguage: z.string().optional(),
+    })
+    .optional(),
+});
+
+export type CapturedRequest = z.output<typeof capturedRequestSchema>;
+export type TrackerOutcome = z.output<typeof trackerOutcomeSchema>;
+export type ExecuteResult = z.output<typeof executeResultSchema>;
+export type RequestRecord = z.output<typeof requestRecordSchema>;
+
+export function parseRequestRecord(value: unknown, root = 'request'): RequestRecord {
+  return parseWith(requestRecordSchema, root, value);
+}
