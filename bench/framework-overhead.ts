@@ -28,7 +28,7 @@ import { createKafkaClient } from '../runtime/kafka/index.ts';
 import { EmbeddedKafka, createEmbeddedClient } from '../runtime/kafka/embedded/index.ts';
 import type { CommitOffset, ConsumedRecord, KafkaClient, ProduceRecord } from '../runtime/kafka/types.ts';
 import { createRootLogger } from '../core/log.ts';
-import { BatchingProducer } from '../runtime/app/batching-producer.ts';
+import { BatchingProducer } from '../runtime/streams/batching-producer.ts';
 import { createRunner } from '../runtime/runner/index.ts';
 import { TopologyEngine, topology } from '../topology/index.ts';
 import { InMemoryStoreProvider } from '../state/index.ts';

@@ -1,5 +1,5 @@
 /**
- * One dead-letter shape per DLQ topic. Both carry why (reason, code, message), where the record
+ * One dead-letter shape per DLQ topic. Both carry why (reason, code, error: the message), where the record
  * came from (source topic/partition/offset/timestamp), how many attempts were made, and the raw
  * value as consumed (base64), so a redrive can re-publish exactly what failed.
  */
@@ -21,7 +21,8 @@ export const EVENT_DEAD_LETTER_REASONS = ['invalid-event', 'executor-failed', 'p
 export const eventDeadLetterSchema = z.object({
   reason: z.enum(EVENT_DEAD_LETTER_REASONS),
   code: z.string(),
-  message: z.string(),
+  /** The error's message (never a cookie value or a full IP: messages are built from field names and codes). */
+  error: z.string(),
   source: deadLetterSourceSchema,
   attempts: z.number().int().min(0),
   /** The consumed value (base64), or null for a tombstone. */
@@ -45,7 +46,8 @@ export const deliveryAttemptSchema = z.object({
 export const requestDeadLetterSchema = z.object({
   reason: z.enum(REQUEST_DEAD_LETTER_REASONS),
   code: z.string(),
-  message: z.string(),
+  /** The error's message (never a cookie value or a full IP: messages are built from field names and codes). */
+  error: z.string(),
   source: deadLetterSourceSchema,
   attempts: z.array(deliveryAttemptSchema),
   /** The request, when it could be decoded. */
@@ -78,7 +80,7 @@ export function eventDeadLetter(input: EventDeadLetterInput): EventDeadLetter {
   return {
     reason: input.reason,
     code,
-    message,
+    error: message,
     source: input.source,
     attempts: input.attempts,
     value: raw === null ? null : raw.toString('base64'),

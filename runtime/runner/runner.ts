@@ -13,7 +13,6 @@
  *   acknowledged; the committed offset is the per-partition watermark (OffsetTracker).
  */
 import type { Registry } from 'prom-client';
-import { TopologyMismatchError, UnknownTopicError } from '../../core/errors.ts';
 import type {
   CommitOffset,
   ConsumedRecord,
@@ -29,7 +28,8 @@ import type {
 } from '../kafka/types.ts';
 import { settledWithin } from '../../core/async.ts';
 import { componentLogger, type Logger } from '../../core/log.ts';
-import { RecordFailedError, RestoreFailedError, RunnerStateError } from '../../core/errors.ts';
+import { InvalidInputError, RecordFailedError, RestoreFailedError, RunnerStateError } from '../../core/errors.ts';
+import { verifyTopicRequirements, type TopicRequirements } from './checks.ts';
 import { KeyScheduler, type KeyedJob } from './key-scheduler.ts';
 import { RunnerMetrics } from './metrics.ts';
 import { OffsetTracker } from './offset-tracker.ts';
@@ -70,15 +70,34 @@ export interface ChangelogBinding {
 export interface RunnerOptions extends RunnerSettingsInput {
   client: KafkaClient;
   groupId: string;
-  /** The source topic the group consumes. */
-  topic: string;
+  /** The source topic the group consumes (or `topics`). */
+  topic?: string;
+  /**
+   * Several co-partitioned source topics: partition p of each belongs to the same task (one key
+   * order, one set of stores per partition), as in a Kafka Streams task. The group's assignor must
+   * give partition p of every topic to the same member (range assignment does for topics with the
+   * same partition count).
+   */
+  topics?: readonly string[];
   handler: RecordHandler;
   changelog?: ChangelogBinding;
+  /** Several changelogs (one per store), restored in order before a partition's first record. */
+  changelogs?: readonly ChangelogBinding[];
+  /**
+   * The start-up checks; default derived from the topics and changelogs (all exist, each changelog
+   * co-partitioned with the first topic, compacted when requireCompactedChangelog).
+   */
+  requirements?: TopicRequirements;
   /**
    * Called when the handler or its produce failed. Resolving means "handled" (e.g. sent to a dead
    * letter topic): the record counts as done. Absent or throwing: the runner fails and stops.
    */
   onError?: (error: unknown, record: ConsumedRecord) => Promise<void> | void;
+  /**
+   * Called after each successful commit of consumer offsets (where a stream runtime commits its
+   * stores, as Kafka Streams commits state with the offsets). Must not throw.
+   */
+  onCommitted?: (offsets: readonly CommitOffset[]) => void;
   /** Producer for outputs; default: one created from `client` (and closed by stop()). */
   producer?: KafkaProducer;
   /** Prometheus registry for the runner's metrics; default: a private one. */
@@ -106,8 +125,10 @@ export interface PartitionStatus {
   inFlight: number;
   /** The offset the runner would commit now (undefined before any record). */
   watermark: number | undefined;
-  /** The last offset this runner committed (-1 none). */
+  /** The last offset this runner committed (-1 none), of the first source topic. */
   committed: number;
+  /** Watermark and committed offset per source topic. */
+  topics: Record<string, { watermark: number | undefined; committed: number }>;
   restore: RestoreProgress | undefined;
 }
 
@@ -129,11 +150,13 @@ export interface RunnerStatus {
 
 class PartitionTask {
   state: PartitionState;
-  readonly tracker = new OffsetTracker();
+  /** Offsets per source topic of this partition (one task reads partition p of every topic). */
+  readonly trackers = new Map<string, OffsetTracker>();
+  /** The last offset committed per source topic (-1 none). */
+  readonly committedBy = new Map<string, number>();
   readonly abort = new AbortController();
   /** Records received while restoring; they enter the scheduler once the state is restored. */
   held: ConsumedRecord[] = [];
-  committed = -1;
   restore: RestoreProgress | undefined;
   reader: PartitionReader | undefined;
   /** Settles when the restore (and activation) is over, whatever its outcome. */
@@ -146,6 +169,7 @@ class PartitionTask {
 
   constructor(readonly partition: number, state: PartitionState) {
     this.state = state;
+    this.tracker = this.trackerOf.bind(this);
     this.abort.signal.addEventListener(
       'abort',
       () => {
@@ -153,6 +177,21 @@ class PartitionTask {
       },
       { once: true },
     );
+  }
+
+  readonly tracker: (topic: string) => OffsetTracker;
+
+  private trackerOf(topic: string): OffsetTracker {
+    let tracker = this.trackers.get(topic);
+    if (tracker === undefined) {
+      tracker = new OffsetTracker();
+      this.trackers.set(topic, tracker);
+    }
+    return tracker;
+  }
+
+  committed(topic: string): number {
+    return this.committedBy.get(topic) ?? -1;
   }
 }
 
@@ -165,7 +204,9 @@ const noop = (): void => undefined;
 
 export class StreamRunner {
   readonly groupId: string;
+  /** The first source topic (labels, logs); `topics` lists them all. */
   readonly topic: string;
+  readonly topics: readonly string[];
   readonly settings: RunnerSettings;
   readonly metrics: RunnerMetrics;
   /** Settles when the runner stopped: resolves after stop(), rejects with the fatal error. */
@@ -175,6 +216,8 @@ export class StreamRunner {
   readonly #log: Logger;
   readonly #scheduler: KeyScheduler<RecordJob>;
   readonly #tasks = new Map<number, PartitionTask>();
+  readonly #topicSet: ReadonlySet<string>;
+  readonly #changelogs: readonly ChangelogBinding[];
   /** Revoked tasks still finishing, by partition: a re-assignment waits for them. */
   readonly #closing = new Map<number, Promise<void>>();
   #state: RunnerState = 'new';
@@ -203,11 +246,16 @@ export class StreamRunner {
   #rejectClosed: (error: unknown) => void = noop;
 
   constructor(options: RunnerOptions) {
-    const { client: _c, groupId: _g, topic: _t, handler: _h, changelog: _cl, onError: _e, producer: _p, registry: _r, logger: _l, clientId: _id, ...tunables } = options;
+    const { client: _c, groupId: _g, topic: _t, topics: _ts, handler: _h, changelog: _cl, changelogs: _cls, requirements: _rq, onCommitted: _oc, onError: _e, producer: _p, registry: _r, logger: _l, clientId: _id, ...tunables } = options;
     this.settings = RunnerSettingsSchema.parse(tunables);
     this.#options = options;
     this.groupId = options.groupId;
-    this.topic = options.topic;
+    const topics = [...new Set([...(options.topic === undefined ? [] : [options.topic]), ...(options.topics ?? [])])];
+    if (topics.length === 0) throw new InvalidInputError('topics', 'the runner needs at least one source topic');
+    this.topics = topics;
+    this.topic = topics[0] as string;
+    this.#topicSet = new Set(topics);
+    this.#changelogs = [...(options.changelog ? [options.changelog] : []), ...(options.changelogs ?? [])];
     this.#log = componentLogger(options.logger, 'runner');
     this.metrics = new RunnerMetrics(options.registry);
     this.#scheduler = new KeyScheduler<RecordJob>(this.settings.concurrency, () => this.#queueFlow());
@@ -236,7 +284,7 @@ export class StreamRunner {
       const s = this.settings;
       this.#consumer = client.consumer({
         groupId: this.groupId,
-        topics: [this.topic],
+        topics: [...this.topics],
         autoOffsetReset: s.autoOffsetReset,
         ...(this.#options.clientId !== undefined ? { clientId: this.#options.clientId } : {}),
         ...(s.sessionTimeoutMs !== undefined ? { sessionTimeoutMs: s.sessionTimeoutMs } : {}),
@@ -255,7 +303,7 @@ export class StreamRunner {
       if (this.#state === 'starting') this.#state = 'running';
       // Flow control starts only now (see #updateFlow): apply what the load asks for.
       this.#updateFlow();
-      this.#log.info({ groupId: this.groupId, topic: this.topic, client: client.kind, capabilities: this.#consumer.capabilities, settings: s }, 'runner started');
+      this.#log.info({ groupId: this.groupId, topics: this.topics, client: client.kind, capabilities: this.#consumer.capabilities, settings: s }, 'runner started');
     } catch (error) {
       this.#state = 'failed';
       await this.#release();
@@ -307,8 +355,9 @@ export class StreamRunner {
           partition: t.partition,
           state: t.state,
           inFlight: this.#scheduler.inFlightOf(t.partition),
-          watermark: t.tracker.watermark(),
-          committed: t.committed,
+          watermark: t.tracker(this.topic).watermark(),
+          committed: t.committed(this.topic),
+          topics: Object.fromEntries(this.topics.map((topic) => [topic, { watermark: t.tracker(topic).watermark(), committed: t.committed(topic) }])),
           restore: t.restore ? { ...t.restore } : undefined,
         })),
       processed: this.#processed,
@@ -324,31 +373,13 @@ export class StreamRunner {
   // ───────────────────────────── start-up checks ─────────────────────────────
 
   async #verifyTopics(admin: KafkaAdmin): Promise<void> {
-    const changelog = this.#options.changelog;
-    const names = changelog ? [this.topic, changelog.topic] : [this.topic];
-    const existing = new Set(await admin.listTopics());
-    for (const name of names) if (!existing.has(name)) throw new UnknownTopicError(name, { groupId: this.groupId });
-    if (!changelog) return;
-    const descriptions = await admin.describeTopics(names);
-    const source = descriptions.find((d) => d.name === this.topic);
-    const log = descriptions.find((d) => d.name === changelog.topic);
-    if (!source) throw new UnknownTopicError(this.topic, { groupId: this.groupId });
-    if (!log) throw new UnknownTopicError(changelog.topic, { groupId: this.groupId });
-    if (source.partitions !== log.partitions) {
-      throw new TopologyMismatchError(
-        `topics ${source.name} (${source.partitions} partitions) and ${log.name} (${log.partitions} partitions) must have the same partition count: partition p of the source is joined with partition p of the changelog`,
-        { source: { topic: source.name, partitions: source.partitions }, changelog: { topic: log.name, partitions: log.partitions } },
-      );
-    }
-    if (this.settings.requireCompactedChangelog) {
-      const policy = log.configs['cleanup.policy'] ?? 'delete';
-      if (!policy.split(',').map((p) => p.trim()).includes('compact')) {
-        throw new TopologyMismatchError(
-          `changelog topic ${log.name} must be compacted (cleanup.policy=compact, found ${policy})`,
-          { topic: log.name, cleanupPolicy: policy },
-        );
-      }
-    }
+    const changelogTopics = this.#changelogs.map((c) => c.topic);
+    const requirements: TopicRequirements = this.#options.requirements ?? {
+      exist: [...this.topics, ...changelogTopics],
+      copartitionGroups: changelogTopics.length === 0 ? [] : this.topics.map((t) => [t, ...changelogTopics]),
+      compacted: this.settings.requireCompactedChangelog ? changelogTopics : [],
+    };
+    await verifyTopicRequirements(admin, requirements, { groupId: this.groupId });
   }
 
   // ───────────────────────────── consumer callbacks ─────────────────────────────
@@ -369,7 +400,7 @@ export class StreamRunner {
     const pausedBefore = new Set(this.#pausedParts);
     const repause = new Set<number>();
     for (const record of records) {
-      if (record.topic !== this.topic) continue;
+      if (!this.#topicSet.has(record.topic)) continue;
       if (pausedBefore.has(record.partition)) repause.add(record.partition);
       let task = this.#tasks.get(record.partition);
       if (!task) {
@@ -379,7 +410,7 @@ export class StreamRunner {
       }
       if (task.state === 'revoking') continue;
       // Redelivered below what was already taken (e.g. a seek after a rebalance): already handled.
-      if (!task.tracker.track(record.offset)) continue;
+      if (!task.tracker(record.topic).track(record.offset)) continue;
       if (task.state === 'restoring') {
         task.held.push(record);
         this.#held += 1;
@@ -389,14 +420,14 @@ export class StreamRunner {
     }
     // Records of a partition we paused: the client forgot the pause (e.g. one issued from
     // onAssigned, before its fetch state existed). Say it again, or the buffer would grow unbounded.
-    if (repause.size > 0) this.#consumer?.pause([...repause].map((partition) => ({ topic: this.topic, partition })));
+    if (repause.size > 0) this.#consumer?.pause(this.#topicPartitions([...repause]));
     this.#updateFlow();
   }
 
   #onAssigned(partitions: readonly TopicPartition[]): void {
     if (!this.#intakeOpen()) return;
     for (const tp of partitions) {
-      if (tp.topic !== this.topic) continue;
+      if (!this.#topicSet.has(tp.topic)) continue;
       const current = this.#tasks.get(tp.partition);
       if (current && current.state !== 'revoking') continue;
       this.#assign(tp.partition);
@@ -409,8 +440,8 @@ export class StreamRunner {
     if (!this.#intakeOpen()) return;
     const tasks: PartitionTask[] = [];
     for (const tp of partitions) {
-      const task = tp.topic === this.topic ? this.#tasks.get(tp.partition) : undefined;
-      if (task && task.state !== 'revoking') tasks.push(task);
+      const task = this.#topicSet.has(tp.topic) ? this.#tasks.get(tp.partition) : undefined;
+      if (task && task.state !== 'revoking' && !tasks.includes(task)) tasks.push(task);
     }
     if (tasks.length === 0) return;
     this.metrics.rebalances.inc({ group: this.groupId, kind: 'revoked' }, tasks.length);
@@ -431,7 +462,7 @@ export class StreamRunner {
     this.#log.info({ groupId: this.groupId, partition }, 'partition assigned');
     task.restored = this.#restore(task).catch((error: unknown) => {
       if (task.abort.signal.aborted) return;
-      const topic = this.#options.changelog?.topic ?? this.topic;
+      const topic = task.restore?.topic ?? this.#changelogs[0]?.topic ?? this.topic;
       this.#fail(new RestoreFailedError(topic, partition, { cause: error }));
     });
     return task;
@@ -441,8 +472,8 @@ export class StreamRunner {
     const { partition } = task;
     // The previous incarnation of this partition (revoked, then given back) closes its store first.
     await this.#closing.get(partition);
-    const changelog = this.#options.changelog;
-    if (changelog && !task.abort.signal.aborted) {
+    for (const changelog of this.#changelogs) {
+      if (task.abort.signal.aborted) break;
       const ends = await this.#admin!.listEndOffsets(changelog.topic);
       const endOffset = ends.find((e) => e.partition === partition)?.offset ?? 0;
       const progress: RestoreProgress = { topic: changelog.topic, partition, endOffset, position: -1, remaining: endOffset, done: false };
@@ -533,9 +564,7 @@ export class StreamRunner {
         await this.#closeState(task.partition);
         if (this.#tasks.get(task.partition) === task) this.#tasks.delete(task.partition);
         this.#pausedParts.delete(task.partition);
-        if (task.restore) {
-          this.metrics.restoreRemaining.remove({ group: this.groupId, topic: task.restore.topic, partition: String(task.partition) });
-        }
+        if (task.restore) this.#forgetRestoreGauges(task.partition);
       }
       this.#updateFlow();
     })();
@@ -548,9 +577,13 @@ export class StreamRunner {
     return finished;
   }
 
+  #forgetRestoreGauges(partition: number): void {
+    for (const changelog of this.#changelogs) this.metrics.restoreRemaining.remove({ group: this.groupId, topic: changelog.topic, partition: String(partition) });
+  }
+
   async #closeState(partition: number): Promise<void> {
     try {
-      await this.#options.changelog?.close?.(partition);
+      for (const changelog of this.#changelogs) await changelog.close?.(partition);
     } catch (error) {
       this.#log.warn({ err: error, partition }, 'closing the partition state failed');
     }
@@ -649,7 +682,7 @@ export class StreamRunner {
 
   /** A finished record: counts toward the watermark; metrics are added up per microtask. */
   #completed(task: PartitionTask, record: ConsumedRecord, outcome: 'ok' | 'error'): void {
-    task.tracker.complete(record.offset);
+    task.tracker(record.topic).complete(record.offset);
     this.#processed += 1;
     this.#unreported[outcome] += 1;
     this.#queueFlow();
@@ -694,21 +727,24 @@ export class StreamRunner {
     const consumer = this.#consumer;
     if (!consumer || this.#abandoned) return;
     const offsets: CommitOffset[] = [];
-    const committing: Array<[PartitionTask, number]> = [];
+    const committing: Array<[PartitionTask, string, number]> = [];
     for (const task of tasks) {
-      const watermark = task.tracker.watermark();
-      // Nothing finished yet (watermark = where we started): committing it tells the group nothing,
-      // and after a non-awaited revoke it could move the new owner's commit backwards.
-      if (watermark === undefined || watermark <= task.committed || watermark <= task.tracker.first) continue;
-      offsets.push({ topic: this.topic, partition: task.partition, offset: watermark });
-      committing.push([task, watermark]);
+      for (const [topic, tracker] of task.trackers) {
+        const watermark = tracker.watermark();
+        // Nothing finished yet (watermark = where we started): committing it tells the group nothing,
+        // and after a non-awaited revoke it could move the new owner's commit backwards.
+        if (watermark === undefined || watermark <= task.committed(topic) || watermark <= tracker.first) continue;
+        offsets.push({ topic, partition: task.partition, offset: watermark });
+        committing.push([task, topic, watermark]);
+      }
     }
     if (offsets.length === 0) return;
     const end = this.metrics.commitLatency.startTimer({ group: this.groupId });
     try {
       await consumer.commit(offsets);
       end();
-      for (const [task, watermark] of committing) task.committed = Math.max(task.committed, watermark);
+      for (const [task, topic, watermark] of committing) task.committedBy.set(topic, Math.max(task.committed(topic), watermark));
+      this.#options.onCommitted?.(offsets);
       this.metrics.commits.inc({ group: this.groupId, outcome: 'ok' });
     } catch (error) {
       // Typically a rebalance in progress: the next commit carries the same (or a higher) watermark.
@@ -757,12 +793,12 @@ export class StreamRunner {
         const wanted = new Set<number>();
         for (const task of this.#tasks.values()) {
           if (task.state === 'revoking') continue;
-          if (this.#backpressure || (task.state === 'restoring' && this.#options.changelog)) wanted.add(task.partition);
+          if (this.#backpressure || (task.state === 'restoring' && this.#changelogs.length > 0)) wanted.add(task.partition);
         }
         const pause = [...wanted].filter((p) => !this.#pausedParts.has(p));
         const resume = [...this.#pausedParts].filter((p) => !wanted.has(p));
-        if (pause.length > 0) consumer.pause(pause.map((partition) => ({ topic: this.topic, partition })));
-        if (resume.length > 0) consumer.resume(resume.map((partition) => ({ topic: this.topic, partition })));
+        if (pause.length > 0) consumer.pause(this.#topicPartitions(pause));
+        if (resume.length > 0) consumer.resume(this.#topicPartitions(resume));
         this.#pausedParts.clear();
         for (const p of wanted) this.#pausedParts.add(p);
       } else if (this.#backpressure !== this.#pausedWhole) {
@@ -772,6 +808,11 @@ export class StreamRunner {
       }
     }
     this.#syncGauges(inFlight, buffered);
+  }
+
+  /** Partition p of every source topic (a task's fetching is paused and resumed as a whole). */
+  #topicPartitions(partitions: readonly number[]): TopicPartition[] {
+    return partitions.flatMap((partition) => this.topics.map((topic) => ({ topic, partition })));
   }
 
   #pausedPartitionList(): number[] {
@@ -850,7 +891,7 @@ export class StreamRunner {
     await settledWithin(Promise.all(tasks.map((t) => t.restored)), Math.max(timeoutMs, 1000));
     for (const task of tasks) {
       if (task.state !== 'revoking') await this.#closeState(task.partition);
-      if (task.restore) this.metrics.restoreRemaining.remove({ group: this.groupId, topic: task.restore.topic, partition: String(task.partition) });
+      if (task.restore) this.#forgetRestoreGauges(task.partition);
     }
     this.#tasks.clear();
     await this.#release();

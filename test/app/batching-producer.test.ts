@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { BatchingProducer } from '../../runtime/app/batching-producer.ts';
+import { BatchingProducer } from '../../runtime/streams/batching-producer.ts';
 import type { KafkaProducer, ProduceRecord, RecordMetadata } from '../../runtime/kafka/types.ts';
 
 /** A producer that records each request and acknowledges it when told to. */

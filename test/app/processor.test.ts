@@ -12,12 +12,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import { loadSettings, type Settings, type SettingsInput } from '../../runtime/config.ts';
-import { startProcessor, type InvalidEventDeadLetter, type ProcessorHandle } from '../../runtime/app/index.ts';
+import { startProcessor, type ProcessorHandle } from '../../runtime/roles/index.ts';
 import { EmbeddedKafka, createEmbeddedClient } from '../../runtime/kafka/embedded/index.ts';
 import { createKafkaClient } from '../../runtime/kafka/index.ts';
 import type { ConsumedRecord, KafkaClient } from '../../runtime/kafka/types.ts';
 import { createTopics } from '../../runtime/topics.ts';
-import type { Executor, PageViewEvent, RequestRecord, StoredJar } from '../../topology/application.ts';
+import type { EventDeadLetter, PageViewEvent, PageViewEventInput, RequestRecord, StoredJar } from '../../core/contracts/index.ts';
+import type { Executor } from '../../topology/app/processor.ts';
 import { realBroker, uniqueTopic } from '../helpers/kafka.ts';
 import { readAll, waitFor } from '../runner/helpers.ts';
 
@@ -32,7 +33,7 @@ function fakeExecutor(seen: Array<{ eventId: string; visits: number | null }>): 
     if (event.data && (event.data as { fail?: boolean }).fail) throw new Error('page crashed');
     const next = (visits ?? 0) + 1;
     return {
-      requests: [{ partner: 'p1', method: 'GET', url: `https://collect.p1.example/hit?v=${next}`, headers: {}, body: null, transport: 'image' }],
+      requests: [{ partner: 'p1', method: 'GET', url: `https://collect.p1.example/hit?v=${next}`, headers: {}, body: null, bodyEncoding: 'utf8', transport: 'image' }],
       jar: {
         cookies: [{ name: 'visits', value: String(next), domain: 'shop.example', path: '/', expires: -1, httpOnly: false, secure: false, sameSite: 'Lax' }],
         localStorage: {},
@@ -42,7 +43,7 @@ function fakeExecutor(seen: Array<{ eventId: string; visits: number | null }>): 
   };
 }
 
-function event(eventId: string, userId: string, data: Record<string, unknown> = {}): PageViewEvent {
+function event(eventId: string, userId: string, data: Record<string, unknown> = {}): PageViewEventInput {
   return { eventId, userId, timestamp: '2026-11-29T10:00:00.000Z', type: 'page_view', page: { url: 'https://shop.example/' }, data };
 }
 
@@ -146,13 +147,100 @@ function scenarios(kind: 'embedded' | 'platformatic'): void {
     for (const jar of jars) expect(jar.partition, `jar of ${jar.key?.toString()}`).to.equal(eventPartition.get(jar.key?.toString()));
 
     const dlq = await readAll(client, topics.eventsDlq, PARTITIONS);
-    const letters = dlq.map((r) => ({ key: r.key?.toString(), value: parse<InvalidEventDeadLetter & { event?: PageViewEvent; attempts?: number }>(r) }));
+    const letters = dlq.map((r) => ({ key: r.key?.toString(), value: parse<EventDeadLetter & { event?: PageViewEvent }>(r) }));
     const byKey = new Map(letters.map((l) => [l.key, l.value]));
     expect(byKey.get('carol')).to.include({ reason: 'invalid-event', code: 'ERR_INVALID_INPUT', value: Buffer.from('{not json').toString('base64') });
     expect(byKey.get('dave')).to.include({ reason: 'invalid-event', code: 'ERR_INVALID_INPUT' });
     expect(byKey.get('dave')?.error).to.match(/eventId/);
     expect(byKey.get('erin')).to.include({ reason: 'executor-failed', attempts: 2 });
     expect(letters).to.have.length(3);
+    await producer.close();
+  });
+
+  it(`${kind}: control records in the visitor's order: erase empties the jar (tombstone on the changelog, also after a restart and restore); jar-merge cookies reach the next page view`, async function () {
+    this.timeout(60_000);
+    const dir = mkdtempSync(join(tmpdir(), 'app-control-'));
+    stateDirs.push(dir);
+    const settings = settingsFor(prefix(), { state: { store: 'lmdb', dir, noSync: true } });
+    const client = newClient();
+    const admin = await client.admin();
+    await createTopics(admin, settings);
+    await admin.close();
+    const producer = await client.producer();
+    const { topics } = settings;
+    const seen: Array<{ eventId: string; visits: number | null }> = [];
+    const cookiesSeen = new Map<string, string[]>();
+    const base = fakeExecutor(seen);
+    const executor: Executor = (ev, jar, signal) => {
+      cookiesSeen.set(ev.eventId, (jar?.cookies ?? []).map((c) => `${c.name}=${c.value}`).sort());
+      // As a browser: the cookies it was given stay in its jar unless the tag replaces them.
+      return base(ev, jar, signal).then((result) => {
+        const names = new Set(result.jar.cookies.map((c) => c.name));
+        return { ...result, jar: { ...result.jar, cookies: [...(jar?.cookies ?? []).filter((c) => !names.has(c.name)), ...result.jar.cookies] } };
+      });
+    };
+    const first = await start(settings, executor);
+    const partnerCookie = { name: 'pid', value: 'partner-42', domain: 'collect.p1.example', path: '/', expires: -1, httpOnly: true, secure: true, sameSite: 'None' as const };
+    await producer.send([
+      { topic: topics.events, key: 'alice', value: JSON.stringify(event('c1', 'alice')) },
+      { topic: topics.events, key: 'alice', value: JSON.stringify({ type: 'jar-merge', cookies: [partnerCookie], partner: 'p1' }) },
+      { topic: topics.events, key: 'alice', value: JSON.stringify(event('c2', 'alice')) },
+      { topic: topics.events, key: 'bob', value: JSON.stringify(event('c3', 'bob')) },
+      { topic: topics.events, key: 'bob', value: JSON.stringify({ type: 'erase' }) },
+    ]);
+    await waitFor('5 records processed', () => first.status().processed >= 5, 30_000);
+    expect(cookiesSeen.get('c2'), 'the merged partner cookie is in the next page view of alice').to.deep.equal(['pid=partner-42', 'visits=1']);
+    expect(seen.find((s) => s.eventId === 'c2')?.visits).to.equal(1);
+    const jars = await readAll(client, topics.cookies, PARTITIONS);
+    const bobJars = jars.filter((r) => r.key?.toString() === 'bob');
+    expect(bobJars.map((r) => (r.value === null ? null : parse<StoredJar>(r).version)), 'a jar, then the tombstone').to.deep.equal([1, null]);
+    const aliceVersions = jars.filter((r) => r.key?.toString() === 'alice').map((r) => parse<StoredJar>(r).version);
+    expect(aliceVersions, 'page view, merge, page view: one jar version each').to.deep.equal([1, 2, 3]);
+    await first.stop(5000);
+
+    // A restart restores the stores: bob's next event starts with an empty jar, alice keeps hers.
+    const second = await start(settings, executor);
+    await producer.send([
+      { topic: topics.events, key: 'bob', value: JSON.stringify(event('c4', 'bob')) },
+      { topic: topics.events, key: 'alice', value: JSON.stringify(event('c5', 'alice')) },
+    ]);
+    await waitFor('2 processed', () => second.status().processed >= 2, 30_000);
+    expect(seen.find((s) => s.eventId === 'c4')?.visits, 'erased: a first visit again').to.equal(null);
+    expect(cookiesSeen.get('c4')).to.deep.equal([]);
+    expect(cookiesSeen.get('c5')).to.deep.equal(['pid=partner-42', 'visits=2']);
+    await producer.close();
+  });
+
+  it(`${kind}: a malformed event is dead-lettered as invalid at once, never run nor retried`, async function () {
+    this.timeout(60_000);
+    const settings = settingsFor(prefix(), { state: { store: 'memory' } });
+    const client = newClient();
+    const admin = await client.admin();
+    await createTopics(admin, settings);
+    await admin.close();
+    const producer = await client.producer();
+    const seen: Array<{ eventId: string; visits: number | null }> = [];
+    const processor = await start(settings, fakeExecutor(seen));
+    const { topics } = settings;
+    const bad = { ...event('m1', 'mallory'), page: { url: 'javascript:alert(1)' } };
+    await producer.send([
+      { topic: topics.events, key: 'mallory', value: JSON.stringify(bad) },
+      { topic: topics.events, key: 'mallory', value: JSON.stringify({ type: 'jar-merge', cookies: [] }) },
+      { topic: topics.events, key: 'trent', value: JSON.stringify(event('m2', 'someone-else')) },
+      { topic: topics.events, key: 'mallory', value: JSON.stringify(event('m3', 'mallory')) },
+    ]);
+    await waitFor('4 processed', () => processor.status().processed >= 4, 30_000);
+    expect(seen.map((s) => s.eventId), 'only the valid event ran, once').to.deep.equal(['m3']);
+    const letters = (await readAll(client, topics.eventsDlq, PARTITIONS)).map((r) => parse<EventDeadLetter>(r));
+    expect(letters.map((l) => [l.reason, l.code, l.attempts])).to.deep.equal([
+      ['invalid-event', 'ERR_INVALID_INPUT', 0],
+      ['invalid-event', 'ERR_INVALID_INPUT', 0],
+      ['invalid-event', 'ERR_INVALID_INPUT', 0],
+    ]);
+    expect(letters.map((l) => l.error).sort()).to.satisfy((errors: string[]) =>
+      errors.some((e) => e.startsWith('event.page.url:')) && errors.some((e) => e.startsWith('event.cookies:')) && errors.some((e) => e.startsWith('event.userId:')),
+    );
+    for (const l of letters) expect(l.source.topic).to.equal(topics.events);
     await producer.close();
   });
 
@@ -188,7 +276,7 @@ function scenarios(kind: 'embedded' | 'platformatic'): void {
   });
 }
 
-describe('processor role (runtime/app)', () => {
+describe('processor role (runtime/roles/processor.ts)', () => {
   describe('embedded broker, fake executor', () => scenarios('embedded'));
   describe('real broker (platformatic), fake executor', () => scenarios('platformatic'));
 

@@ -5,7 +5,7 @@
  */
 import { untilAborted } from '../../core/async.ts';
 import type { ExecuteResult, JarInput, PartnerConfig } from '../../processors/executor/index.ts';
-import type { Executor, ExecutionResult } from '../../topology/application.ts';
+import type { Executor } from '../../topology/app/processor.ts';
 
 /** What the adapter needs of the pool (the pool's `Executor` class has it; tests can fake it). */
 export interface ExecutorPool {
@@ -21,6 +21,6 @@ export function poolExecutor(pool: ExecutorPool, partners: readonly PartnerConfi
     // The pool takes no signal: an aborted attempt stops waiting at once while the page run ends on
     // its own, bounded by the partners' timeoutMs.
     const result = await untilAborted(pool.execute(event, pageJar, partners), signal, 'executor call');
-    return result satisfies ExecutionResult;
+    return result;
   };
 }

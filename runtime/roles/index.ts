@@ -1,0 +1,5 @@
+/** The roles `run` composes. */
+export { startProcessor, createProcessorRole, configuredProcessorTopology, type ProcessorHandle, type ProcessorOptions, type ProcessorRoleOptions } from './processor.ts';
+export { poolExecutor, type ExecutorPool } from './executor-adapter.ts';
+export { loadPartners } from './partners.ts';
+export { combineReadiness, READY, type Readiness, type Role, type RoleName } from './role.ts';

@@ -1,0 +1,146 @@
+/**
+ * The processor role (DESIGN.md "Data flow"): the processor topology (topology/app/processor.ts)
+ * run by the stream runtime, with the browser pool as its executor. Wiring only: checkpoints,
+ * restores, commits and dead letters are the stream runtime's (runtime/streams).
+ *
+ *   const processor = await startProcessor({ settings, client, executor, registry, logger });
+ *   await processor.stop();
+ *
+ *   const role = createProcessorRole({ settings, client, partners, logger });   // for `run`
+ */
+import type { Registry } from 'prom-client';
+import type { PartnerConfig } from '../../core/contracts/index.ts';
+import { componentLogger, type Logger } from '../../core/log.ts';
+import { createExecutor, type Executor as ExecutorPoolImpl } from '../../processors/executor/index.ts';
+import { DEFAULT_COOKIE_STORE, processorTopology, type Executor } from '../../topology/app/processor.ts';
+import type { Settings } from '../config.ts';
+import type { KafkaClient } from '../kafka/types.ts';
+import { eventDeadLetters, startStreams, type StreamsHandle } from '../streams/index.ts';
+import { poolExecutor } from './executor-adapter.ts';
+import { combineReadiness, type Readiness, type Role } from './role.ts';
+
+export interface ProcessorOptions {
+  settings: Settings;
+  client: KafkaClient;
+  /** topology/app/processor.ts's executor: (event, jar | null, signal) → { requests, jar, trackers }. */
+  executor: Executor;
+  registry?: Registry;
+  logger?: Logger;
+  /** Clock of the jars' `updatedAt` and of dead letters (tests). */
+  now?: () => number;
+}
+
+export type ProcessorHandle = StreamsHandle;
+
+/** The processor topology as the settings configure it (also what `topology describe` prints). */
+export function configuredProcessorTopology(settings: Settings, executor: Executor, now?: () => number) {
+  const { topics } = settings;
+  return processorTopology({
+    executor,
+    topics: { events: topics.events, cookies: topics.cookies, requests: topics.requests, eventsDlq: topics.eventsDlq },
+    cookieStore: DEFAULT_COOKIE_STORE,
+    concurrency: settings.processor.concurrency ?? settings.executor.browsers * settings.executor.pagesPerBrowser,
+    retries: settings.processor.retries,
+    ...(settings.processor.executorTimeoutMs === undefined ? {} : { executorTimeoutMs: settings.processor.executorTimeoutMs }),
+    ...(now === undefined ? {} : { now }),
+  });
+}
+
+export async function startProcessor(options: ProcessorOptions): Promise<ProcessorHandle> {
+  const { settings } = options;
+  const state = settings.state.store === 'memory' ? { store: 'memory' as const } : { store: 'lmdb' as const, dir: settings.state.dir, noSync: settings.state.noSync };
+  return startStreams({
+    name: 'processor',
+    topology: configuredProcessorTopology(settings, options.executor, options.now),
+    client: options.client,
+    groupId: settings.groups.processor,
+    clientId: settings.clientId,
+    state,
+    deadLetters: eventDeadLetters(settings.topics.eventsDlq, undefined, options.now),
+    runner: settings.runner,
+    logger: componentLogger(options.logger, 'processor'),
+    ...(options.registry === undefined ? {} : { registry: options.registry }),
+  });
+}
+
+export interface ProcessorRoleOptions {
+  settings: Settings;
+  client: KafkaClient;
+  partners: readonly PartnerConfig[];
+  registry?: Registry;
+  logger?: Logger;
+}
+
+/**
+ * The processor as a Role: the browser pool and the processor start together and stop together
+ * (processor first: it drains the events that still use the pool). Ready when the stream runtime
+ * is (group joined, no partition restoring) and the pool has a browser.
+ */
+export function createProcessorRole(options: ProcessorRoleOptions): Role {
+  const { settings } = options;
+  let pool: ExecutorPoolImpl | undefined;
+  let handle: ProcessorHandle | undefined;
+  let resolveClosed!: () => void;
+  let rejectClosed!: (error: unknown) => void;
+  const closed = new Promise<void>((resolve, reject) => {
+    resolveClosed = resolve;
+    rejectClosed = reject;
+  });
+  closed.catch(() => undefined); // the composition observes it
+  let closingPool: Promise<void> | undefined;
+  const closePool = (): Promise<void> => (closingPool ??= pool?.close() ?? Promise.resolve());
+  let stopping: Promise<void> | undefined;
+
+  return {
+    name: 'processor',
+    closed,
+    async start() {
+      pool = await createExecutor({
+        browsers: settings.executor.browsers,
+        pagesPerBrowser: settings.executor.pagesPerBrowser,
+        headless: settings.executor.headless,
+        allowPrivateNetwork: settings.executor.allowPrivateNetwork,
+        ...(settings.executor.sandbox === undefined ? {} : { sandbox: settings.executor.sandbox }),
+        ...(options.logger === undefined ? {} : { logger: options.logger }),
+      });
+      try {
+        handle = await startProcessor({
+          settings,
+          client: options.client,
+          executor: poolExecutor(pool, options.partners),
+          ...(options.registry === undefined ? {} : { registry: options.registry }),
+          ...(options.logger === undefined ? {} : { logger: options.logger }),
+        });
+      } catch (error) {
+        await closePool();
+        throw error;
+      }
+      handle.closed.then(
+        () => closePool().then(resolveClosed, rejectClosed),
+        (error: unknown) => closePool().finally(() => rejectClosed(error)),
+      );
+    },
+    stop(timeoutMs?: number) {
+      stopping ??= (async () => {
+        try {
+          if (handle !== undefined) await handle.stop(timeoutMs);
+        } finally {
+          await closePool();
+          if (handle === undefined) resolveClosed();
+        }
+      })();
+      return stopping;
+    },
+    readiness(): Readiness {
+      if (handle === undefined) return { ready: false, reasons: ['processor: starting'] };
+      return combineReadiness([handle.readiness(), poolReadiness(pool)]);
+    },
+  };
+}
+
+/** The pool's own health (a browser connected), when the pool reports it. */
+function poolReadiness(pool: ExecutorPoolImpl | undefined): Readiness {
+  const health = (pool as { health?: () => { up: boolean; reason?: string } } | undefined)?.health?.();
+  if (health === undefined || health.up) return { ready: true, reasons: [] };
+  return { ready: false, reasons: [health.reason ?? 'executor: no browser'] };
+}

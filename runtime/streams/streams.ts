@@ -1,0 +1,175 @@
+/**
+ * Runs any Topology on Kafka, as KafkaStreams runs a Kafka Streams Topology: everything a stream
+ * role needs besides its topology is derived from the topology itself.
+ *
+ *   const app = await startStreams({ topology, client, groupId, state, deadLetters, logger });
+ *   app.readiness(); await app.stop();
+ *
+ * - subscription: the topology's stream topics (several are one task per partition number);
+ * - state: one store per (store, partition), restored from the store's changelog topic before the
+ *   partition's first record; stores are committed after each consumer commit with, as checkpoint,
+ *   the offset after the last changelog record this instance produced and had acknowledged;
+ * - start-up checks: every topic it reads or writes exists, each copartition group of the topology
+ *   has one partition count, changelogs are compacted (runtime/runner/checks.ts);
+ * - per record: decode with the source's serde, run the graph (topology engine), encode with the
+ *   sinks' serdes, produce (batched across records), then the record counts as done;
+ * - failures: routed by typed error to a dead-letter topic (`deadLetters`), or they stop the
+ *   application below the record (at-least-once: the next owner processes it again).
+ */
+import type { Registry } from 'prom-client';
+import type { Logger } from '../../core/log.ts';
+import type { CommitOffset, ConsumedRecord, RecordMetadata } from '../../core/records.ts';
+import { InMemoryStoreProvider, LmdbStoreProvider } from '../../state/index.ts';
+import { TopologyEngine, type Topology } from '../../topology/index.ts';
+import type { KafkaAdmin, KafkaClient, KafkaProducer } from '../kafka/types.ts';
+import { createRunner, type RunnerSettingsInput, type RunnerStatus, type StreamRunner } from '../runner/index.ts';
+import type { TopicRequirements } from '../runner/checks.ts';
+import type { Readiness } from '../roles/role.ts';
+import { BatchingProducer } from './batching-producer.ts';
+import type { DeadLetterRouter } from './dead-letters.ts';
+import { TopologyState, type ClosableStoreProvider } from './state.ts';
+
+export type StateOptions = { store: 'memory' } | { store: 'lmdb'; dir: string; noSync?: boolean } | { store: 'custom'; provider: ClosableStoreProvider };
+
+export interface StreamsOptions {
+  /** What the application computes; its name appears in readiness reasons and logs. */
+  name: string;
+  topology: Topology;
+  client: KafkaClient;
+  groupId: string;
+  clientId?: string;
+  state: StateOptions;
+  /** Failed records that are the record's fault go there; absent = every failure stops the application. */
+  deadLetters?: DeadLetterRouter;
+  /** The consumer-group runner's tunables (docs/runner.md "Settings"). */
+  runner?: RunnerSettingsInput;
+  registry?: Registry;
+  logger: Logger;
+}
+
+export interface StreamsHandle {
+  readonly runner: StreamRunner;
+  readonly engine: TopologyEngine;
+  /** Resolves after stop(), rejects with the error that stopped the application. */
+  readonly closed: Promise<void>;
+  status(): RunnerStatus;
+  /** Ready when the group runs and no assigned partition is restoring. */
+  readiness(): Readiness;
+  /** Graceful: drain up to `timeoutMs` (default runner.shutdownTimeoutMs), commit, close stores, leave. Idempotent. */
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+/** What the topology needs of the cluster, derived from it (Kafka Streams' start-up checks). */
+export function topologyRequirements(topology: Topology, options: { requireCompacted: boolean; extraTopics?: readonly string[] }): TopicRequirements {
+  const changelogs = topology.stores.map((s) => s.changelogTopic);
+  return {
+    exist: [...new Set([...topology.sourceTopics, ...topology.sinkTopics, ...(options.extraTopics ?? [])])],
+    copartitionGroups: topology.copartitionGroups,
+    compacted: options.requireCompacted ? [...new Set(changelogs)] : [],
+  };
+}
+
+function storesFor(state: StateOptions): ClosableStoreProvider {
+  if (state.store === 'memory') return new InMemoryStoreProvider();
+  if (state.store === 'lmdb') return new LmdbStoreProvider({ stateDir: state.dir, ...(state.noSync === undefined ? {} : { noSync: state.noSync }) });
+  return state.provider;
+}
+
+export async function startStreams(options: StreamsOptions): Promise<StreamsHandle> {
+  const { topology, client, logger: log } = options;
+  const stores = storesFor(options.state);
+  const state = new TopologyState(stores, topology.stores, log);
+  const engine = new TopologyEngine(topology, { stores: state.guarded });
+
+  let admin: KafkaAdmin | undefined;
+  let producer: KafkaProducer | undefined;
+  try {
+    admin = await client.admin();
+    // One produce request per record would cap the member at one broker round trip per record
+    // (see batching-producer.ts): concurrent records share requests instead.
+    producer = new BatchingProducer(await client.producer(options.clientId === undefined ? {} : { clientId: options.clientId }));
+  } catch (error) {
+    await Promise.allSettled([admin?.close(), stores.close()]);
+    throw error;
+  }
+  const output = producer;
+  const stateAdmin = admin;
+  const acknowledging: KafkaProducer = {
+    async send(records) {
+      const metadata: RecordMetadata[] = await output.send(records);
+      state.acknowledged(metadata);
+      return metadata;
+    },
+    close: () => output.close(),
+  };
+
+  const router = options.deadLetters;
+  const runnerSettings = options.runner ?? {};
+  const deadLetterTopics = new Set<string>();
+  const runner = createRunner({
+    ...runnerSettings,
+    client,
+    groupId: options.groupId,
+    topics: topology.streamTopics,
+    changelogs: state.bindings(stateAdmin),
+    requirements: topologyRequirements(topology, { requireCompacted: runnerSettings.requireCompactedChangelog ?? true }),
+    onCommitted: (offsets: readonly CommitOffset[]) => state.afterConsumerCommit(offsets),
+    producer: acknowledging,
+    logger: log,
+    ...(options.clientId === undefined ? {} : { clientId: options.clientId }),
+    ...(options.registry === undefined ? {} : { registry: options.registry }),
+    handler: (record: ConsumedRecord) => engine.handle(record),
+    onError: async (error: unknown, record: ConsumedRecord): Promise<void> => {
+      const letter = router?.(error, record);
+      if (letter === undefined) throw error;
+      await output.send([letter]);
+      deadLetterTopics.add(letter.topic);
+      const code = (error as { code?: unknown }).code;
+      log.warn({ topic: record.topic, partition: record.partition, offset: record.offset, code, deadLetterTopic: letter.topic }, 'record sent to the dead letter topic');
+    },
+  });
+
+  const release = async (): Promise<void> => {
+    engine.close();
+    const results = await Promise.allSettled([state.closeAll(), output.close(), stateAdmin.close()]);
+    for (const r of results) if (r.status === 'rejected') log.warn({ err: r.reason }, `closing ${options.name}: a resource failed to close`);
+  };
+
+  try {
+    await runner.start();
+  } catch (error) {
+    await release();
+    throw error;
+  }
+  log.info({ groupId: options.groupId, topics: topology.streamTopics, stores: topology.stores.map((s) => s.name), state: options.state.store }, `${options.name} started`);
+
+  let released: Promise<void> | undefined;
+  const releaseOnce = (): Promise<void> => (released ??= release());
+  const closed = runner.closed.then(
+    () => releaseOnce(),
+    async (error: unknown) => {
+      await releaseOnce();
+      throw error;
+    },
+  );
+  closed.catch(() => undefined);
+
+  return {
+    runner,
+    engine,
+    closed,
+    status: () => runner.status(),
+    readiness: () => streamsReadiness(options.name, runner.status()),
+    async stop(timeoutMs?: number) {
+      await runner.stop(timeoutMs);
+      await releaseOnce();
+    },
+  };
+}
+
+function streamsReadiness(name: string, status: RunnerStatus): Readiness {
+  if (status.state !== 'running') return { ready: false, reasons: [`${name}: ${status.state}`] };
+  const restoring = status.partitions.filter((p) => p.state === 'restoring').length;
+  if (restoring > 0) return { ready: false, reasons: [`${name}: ${restoring} of ${status.partitions.length} partitions restoring`] };
+  return { ready: true, reasons: [] };
+}
