@@ -10,6 +10,9 @@ import { z } from 'zod';
 import { InvalidInputError } from '../core/errors.ts';
 import { RunnerSettingsSchema } from './runner/settings.ts';
 
+/** Kafka's own rule for topic names (a typo fails at start, not at the first produce). */
+const topicName = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'must be a Kafka topic name (letters, digits, . _ -; at most 249)').refine((t) => t !== '.' && t !== '..', 'must be a Kafka topic name');
+
 const hostPort = z.string().regex(/^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/, 'expected host:port');
 
 export const SettingsSchema = z
@@ -30,11 +33,11 @@ export const SettingsSchema = z
       .prefault({}),
     topics: z
       .object({
-        events: z.string().min(1).default('tracking.events'),
-        cookies: z.string().min(1).default('tracking.cookies'),
-        requests: z.string().min(1).default('tracking.requests'),
-        requestsDlq: z.string().min(1).default('tracking.requests.dlq'),
-        eventsDlq: z.string().min(1).default('tracking.events.dlq'),
+        events: topicName.default('tracking.events'),
+        cookies: topicName.default('tracking.cookies'),
+        requests: topicName.default('tracking.requests'),
+        requestsDlq: topicName.default('tracking.requests.dlq'),
+        eventsDlq: topicName.default('tracking.events.dlq'),
       })
       .strict()
       .prefault({}),

@@ -1,11 +1,15 @@
 /**
- * The product's topics (DESIGN.md "Topics") and the start-up check Kafka Streams does: events and
- * cookies exist with the same partition count (co-partitioned: the join reads partition p of both),
- * and the cookie changelog is compacted. A mismatch is a clear error, never a silent misjoin.
+ * The product's topics (DESIGN.md "Topics"): what `topics create` makes, and the start-up check of
+ * a cluster. The check is derived from the application's topologies (runtime/streams'
+ * topologyRequirements: every topic read or written exists, events and cookies co-partitioned,
+ * the cookie changelog compacted), not written out a second time here.
  */
-import { TopologyMismatchError, UnknownTopicError } from '../core/errors.ts';
 import type { Settings } from './config.ts';
 import type { KafkaAdmin, TopicSpec } from './kafka/types.ts';
+import { configuredProcessorTopology } from './roles/processor.ts';
+import { verifyTopicRequirements } from './runner/checks.ts';
+import { topologyRequirements } from './streams/index.ts';
+import { describeOnlyExecutor } from '../topology/app/processor.ts';
 
 export function topicSpecs(settings: Settings): TopicSpec[] {
   const rf = settings.replicationFactor;
@@ -32,28 +36,8 @@ export async function createTopics(admin: KafkaAdmin, settings: Settings): Promi
   return specs;
 }
 
-/** Throws TopologyMismatchError (or UnknownTopicError) when the join's preconditions do not hold. */
+/** Throws TopologyMismatchError (or UnknownTopicError) when the topologies' preconditions do not hold. */
 export async function verifyTopics(admin: KafkaAdmin, settings: Settings): Promise<void> {
-  const { events, cookies } = settings.topics;
-  const existing = new Set(await admin.listTopics());
-  for (const topic of [events, cookies]) {
-    if (!existing.has(topic)) {
-      throw new UnknownTopicError(topic, { hint: 'run `tagstream topics create`' });
-    }
-  }
-  const [ev, ck] = await admin.describeTopics([events, cookies]);
-  if (!ev || !ck) throw new UnknownTopicError(!ev ? events : cookies);
-  if (ev.partitions !== ck.partitions) {
-    throw new TopologyMismatchError(
-      `topics ${events} (${ev.partitions} partitions) and ${cookies} (${ck.partitions} partitions) must have the same partition count: the join reads partition p of both`,
-      { events: { topic: events, partitions: ev.partitions }, cookies: { topic: cookies, partitions: ck.partitions } },
-    );
-  }
-  const policy = ck.configs['cleanup.policy'] ?? 'delete';
-  if (!policy.split(',').map((p) => p.trim()).includes('compact')) {
-    throw new TopologyMismatchError(
-      `topic ${cookies} must be compacted (cleanup.policy=compact, found ${policy}): it is the jar changelog`,
-      { topic: cookies, cleanupPolicy: policy },
-    );
-  }
+  const processor = configuredProcessorTopology(settings, describeOnlyExecutor);
+  await verifyTopicRequirements(admin, topologyRequirements(processor, { requireCompacted: true }));
 }

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import type { ConsumedRecord, PartitionReader } from '../../runtime/kafka/types.ts';
 import { LmdbStoreProvider, restoreStores } from '../../state/index.ts';
-import { TopologyTestDriver, applicationTopology, type PageViewEvent, type StoredJar } from '../../topology/index.ts';
+import type { PageViewEventInput, StoredJar } from '../../core/contracts/index.ts';
+import { processorTopology } from '../../topology/app/processor.ts';
+import { TopologyTestDriver } from '../../topology/index.ts';
 
 /**
  * The changelog is the source of truth: what the application topology produced to tracking.cookies,
@@ -19,10 +21,10 @@ describe('state: the changelog rebuilds the store the topology wrote', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('application topology on lmdb stores, 2 partitions; restore from its changelog output matches', async () => {
+  it('processor topology on lmdb stores, 2 partitions; restore from its changelog output matches', async () => {
     const live = new LmdbStoreProvider({ stateDir: join(dir, 'live') });
     let n = 0;
-    const app = applicationTopology({
+    const app = processorTopology({
       executor: async (event, jar) => {
         n += 1;
         return {
@@ -38,7 +40,8 @@ describe('state: the changelog rebuilds the store the topology wrote', () => {
     const driver = new TopologyTestDriver(app, { stores: live, partitionOf });
     const events = Array.from({ length: 40 }, (_, i) => {
       const userId = users[(i * 7) % users.length] as string;
-      const value: PageViewEvent = { eventId: `e${i}`, userId, timestamp: '2026-11-29T10:00:00.000Z' };
+      // A whole page view: the processor validates every event before it runs.
+      const value: PageViewEventInput = { eventId: `e${i}`, userId, timestamp: '2026-11-29T10:00:00.000Z', page: { url: 'https://shop.example/' } };
       return { key: userId, value };
     });
     await driver.pipeInputs('tracking.events', events);

@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { Command } from 'commander';
@@ -11,8 +13,12 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const golden = readFileSync(new URL('./fixtures/application.describe.txt', import.meta.url), 'utf8');
 
 function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  return cliWith({}, ...args);
+}
+
+function cliWith(extraEnv: NodeJS.ProcessEnv, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
   // No KAFKA_BROKERS and an unreachable one would not matter either: describe never connects.
-  const env = { ...process.env, KAFKA_BROKERS: '' };
+  const env = { ...process.env, KAFKA_BROKERS: '', ...extraEnv };
   const result = spawnSync(process.execPath, ['--import', 'tsx', 'runtime/cli/main.ts', ...args], { cwd: root, env, encoding: 'utf8', timeout: 20_000 });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
@@ -35,6 +41,25 @@ describe('CLI: topology describe', function () {
     const mermaid = cli('topology', 'describe', '--format', 'mermaid');
     expect(mermaid.status).to.equal(0);
     expect(mermaid.stdout.startsWith('flowchart TD\n')).to.equal(true);
+  });
+
+  it('honours --config and the TOPIC_* variables (the names `run` would use)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'describe-'));
+    const config = join(dir, 'settings.json');
+    writeFileSync(config, JSON.stringify({ topics: { events: 'shop.events', cookies: 'shop.jars' } }));
+    const fromFile = cli('topology', 'describe', '--config', config, '--format', 'json');
+    expect(fromFile.stderr).to.equal('');
+    const parsed = JSON.parse(fromFile.stdout) as TopologyDescriptionJson;
+    expect(parsed.streamTopics).to.deep.equal(['shop.events']);
+    expect(parsed.copartitionGroups).to.deep.equal([['shop.events', 'shop.jars']]);
+    const fromEnv = cliWith({ TOPIC_REQUESTS: 'shop.requests' }, 'topology', 'describe', '--config', config);
+    expect(fromEnv.status).to.equal(0);
+    expect(fromEnv.stdout).to.contain('Sink: requests-sink (topic: shop.requests)');
+    expect(fromEnv.stdout).to.contain('(topics: [shop.events])');
+    const bad = cliWith({ TOPIC_EVENTS: 'no spaces allowed' }, 'topology', 'describe');
+    expect(bad.status).to.equal(2);
+    expect(bad.stderr.trim().split('\n')).to.have.length(1);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('exits 2 with a one-line reason on a bad --format', () => {
