@@ -9,6 +9,7 @@ import { Command, CommanderError } from 'commander';
 import { registerExecute } from './commands/execute.ts';
 import { registerTopology } from './commands/topology.ts';
 import { registerKafkaCommands } from './commands/kafka.ts';
+import { registerRun } from './commands/run.ts';
 import { TagstreamError } from '../../core/errors.ts';
 
 export function buildProgram(): Command {
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .description('Server-side execution of third-party tracking tags on Kafka')
     .showHelpAfterError(false)
     .exitOverride();
+  registerRun(program);
   registerKafkaCommands(program);
   registerTopology(program);
   registerExecute(program);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Counter, Registry } from 'prom-client';
 import { request } from 'undici';
 import { freePort } from '../../runtime/kafka-local/broker.ts';
-import { startMetricsServer, type MetricsServer } from '../../runtime/metrics-server.ts';
+import { startHttpServer as startMetricsServer, type HttpServer as MetricsServer } from '../../runtime/http/server.ts';
 
 interface QueryResult {
   status: string;
