@@ -56,8 +56,11 @@ export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, what =
   });
 }
 
+/** The abort's own error when it has one (a TimeoutError…); the platform's default AbortError becomes ours. */
 function reasonOf(signal: AbortSignal, what: string): Error {
-  return signal.reason instanceof Error ? signal.reason : new AbortedError(what, { cause: signal.reason });
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error && reason.name !== 'AbortError') return reason;
+  return new AbortedError(what, { cause: reason });
 }
 
 /** Resolves true when `promise` settled (either way) within `ms`, false on timeout. */
