@@ -2,7 +2,7 @@
  * Topology descriptions in three formats: Kafka Streams' `TopologyDescription#toString()` text (so
  * people who know Kafka Streams, and its visualizers, can read it), JSON for tools, Mermaid for docs.
  */
-import type { Topology, TopologyNode, NodeKind, NodeType } from './dsl.ts';
+import type { NodeKind, NodeType, TopologyModel, TopologyNode } from './model.ts';
 
 export type DescribeFormat = 'text' | 'json' | 'mermaid';
 export const DESCRIBE_FORMATS: readonly DescribeFormat[] = ['text', 'json', 'mermaid'];
@@ -35,6 +35,8 @@ export interface TopologyDescriptionJson {
   /** Topics consumed as streams (the consumer group's subscription). */
   streamTopics: string[];
   sinkTopics: string[];
+  /** Topics that must be compacted (the stores' changelogs). */
+  compactedTopics: string[];
   copartitionGroups: string[][];
   perKeyOrdered: boolean;
 }
@@ -110,7 +112,7 @@ function nodeText(node: NodeDescription): string {
   return `Processor: ${node.name} (stores: [${node.stores.join(', ')}])\n      --> ${names(node.successors)}\n      <-- ${names(node.predecessors)}`;
 }
 
-export function describeTopology(topology: Topology): TopologyDescription {
+export function describeTopology(topology: TopologyModel): TopologyDescription {
   const nodes = [...topology.nodes.values()];
 
   // Kafka's NodeComparator: larger sub-tree first (sources lead), ties by name. The size counts
@@ -174,6 +176,7 @@ export function describeTopology(topology: Topology): TopologyDescription {
     stores: topology.stores.map((s) => ({ name: s.name, changelogTopic: s.changelogTopic })),
     streamTopics: topology.streamTopics,
     sinkTopics: topology.sinkTopics,
+    compactedTopics: topology.compactedTopics,
     copartitionGroups: topology.copartitionGroups,
     perKeyOrdered: topology.perKeyOrdered,
   });

@@ -3,11 +3,12 @@
  * sinks produced, inspect the stores. No broker. Offsets are assigned per topic-partition in pipe
  * order, as a broker would.
  */
-import { Subject, type Observable } from 'rxjs';
+import type { Observable } from 'rxjs';
 import { InMemoryStoreProvider } from '../state/memory.ts';
 import type { KeyValueStore, StoreProvider } from '../state/store.ts';
-import type { RecordKey, Topology } from './dsl.ts';
-import { TopologyEngine, type EngineStats, type InputRecord, type OutputRecord } from './engine.ts';
+import type { Topology } from './dsl.ts';
+import type { RecordKey } from './model.ts';
+import { TopologyEngine, type EngineStats, type InputRecord, type NodeEvent, type OutputRecord } from './engine.ts';
 
 export interface DriverOptions {
   /** Default: in-memory stores created on first use. */
@@ -31,7 +32,6 @@ export class TopologyTestDriver {
   private readonly ownsStores: InMemoryStoreProvider | undefined;
   private readonly nextOffset = new Map<string, number>();
   private readonly produced: OutputRecord[] = [];
-  private readonly output = new Subject<OutputRecord>();
 
   constructor(
     readonly topology: Topology,
@@ -42,9 +42,23 @@ export class TopologyTestDriver {
     this.engine = new TopologyEngine(topology, { stores: this.stores });
   }
 
-  /** Every output record, as it is produced (per input record, in the depth-first order). */
+  /**
+   * Every output record, as the sinks produce it (per input record, in the depth-first order):
+   * the engine's outputs$. It also shows outputs of a record that fails further down the graph,
+   * which outputs() leaves out. Completes on close().
+   */
   get output$(): Observable<OutputRecord> {
-    return this.output.asObservable();
+    return this.engine.outputs$;
+  }
+
+  /** What node `name` outputs, as it happens (engine.observe()). Completes on close(). */
+  observe(name: string): Observable<NodeEvent> {
+    return this.engine.observe(name);
+  }
+
+  /** What every node outputs, in processing order (engine.events$). */
+  get events$(): Observable<NodeEvent> {
+    return this.engine.events$;
   }
 
   /** Pipes one record and resolves with its outputs when it has been fully processed. */
@@ -62,10 +76,7 @@ export class TopologyTestDriver {
       timestamp: meta.timestamp ?? (this.options.clock ?? Date.now)(),
     };
     return this.engine.submit(input).then((outputs) => {
-      for (const out of outputs) {
-        this.produced.push(out);
-        this.output.next(out);
-      }
+      for (const out of outputs) this.produced.push(out);
       return outputs;
     });
   }
@@ -104,7 +115,6 @@ export class TopologyTestDriver {
   async close(): Promise<void> {
     await this.engine.idle();
     this.engine.close();
-    this.output.complete();
     await this.ownsStores?.close();
   }
 }

@@ -1,119 +1,36 @@
 /**
  * The topology DSL. Like Kafka Streams' StreamsBuilder, calls only record nodes; nothing runs and
  * no broker is needed until an engine (topology/engine.ts) executes the built Topology. Keeping the
- * topology as data is what lets `describe()`, validation and the CLI work offline.
+ * topology as data (model.ts) is what lets `describe()`, validation and the CLI work offline.
  */
 import { TopologyInvalidError } from '../core/errors.ts';
 import { jsonSerde, type Serde } from './serde.ts';
 import { TopologyDescription, describeTopology } from './describe.ts';
-
-/** Record keys are strings (the userId) or null; the DSL never re-keys, so a key is stable end to end. */
-export type RecordKey = string | null;
-
-/** Where the record being processed came from. Offsets follow Kafka (per topic-partition). */
-export interface RecordContext {
-  readonly topic: string;
-  readonly partition: number;
-  readonly offset: number;
-  readonly timestamp: number;
-  readonly key: RecordKey;
-}
-
-export interface ProcessContext extends RecordContext {
-  /** The process() node running. */
-  readonly node: string;
-  /** Aborted when the step's `timeoutMs` elapses or the engine is closed. */
-  readonly signal: AbortSignal;
-}
-
-export interface Named {
-  /** Node name; default a generated Kafka-style name (PREFIX-0000000007). */
-  name?: string;
-}
-
-export interface ProcessOptions {
-  /** Upper bound of simultaneous calls of this step, across keys and partitions. Default 1. */
-  concurrency?: number;
-  /**
-   * Default true: two records with the same key never run at the same time and run in offset order.
-   * The engine enforces it over the whole topology (per-key lanes), which is what makes a join before
-   * this step see the table value written by the previous record of the key.
-   */
-  perKeyOrder?: boolean;
-  /** A call that takes longer fails with ERR_TOPOLOGY_PROCESS_TIMEOUT and its signal is aborted. */
-  timeoutMs?: number;
-}
-
-export type NodeType = 'source' | 'processor' | 'sink';
-
-export type NodeKind =
-  | 'source'
-  | 'table-source'
-  | 'map-values'
-  | 'flat-map-values'
-  | 'filter'
-  | 'branch'
-  | 'branch-child'
-  | 'left-join'
-  | 'process'
-  | 'to-table'
-  | 'sink';
-
-type ValueFn = (value: unknown, ctx: RecordContext) => unknown;
-type PredicateFn = (value: unknown, ctx: RecordContext) => boolean;
-type JoinFn = (value: unknown, tableValue: unknown, ctx: RecordContext) => unknown;
-type ProcessFn = (value: unknown, ctx: ProcessContext) => Promise<unknown>;
-
-interface NodeCommon {
-  readonly name: string;
-  /** Declaration order; keeps builds deterministic. */
-  readonly order: number;
-  readonly successors: string[];
-  readonly predecessors: string[];
-  readonly stores: readonly string[];
-}
-
-export interface SourceNode extends NodeCommon {
-  readonly type: 'source';
-  readonly kind: 'source';
-  readonly topic: string;
-  readonly serde: Serde<unknown>;
-  /** Set when this source feeds a table (its topic is the table's changelog). */
-  readonly table?: string;
-}
-
-export interface SinkNode extends NodeCommon {
-  readonly type: 'sink';
-  readonly kind: 'sink';
-  readonly topic: string;
-  readonly serde: Serde<unknown>;
-  /** Set when the sink is the changelog of a table written by toTable(). */
-  readonly table?: string;
-}
-
-export type ProcessorNode = NodeCommon & { readonly type: 'processor' } & (
-    | { readonly kind: 'map-values'; readonly fn: ValueFn }
-    | { readonly kind: 'flat-map-values'; readonly fn: (value: unknown, ctx: RecordContext) => Iterable<unknown> }
-    | { readonly kind: 'filter'; readonly predicate: PredicateFn }
-    | { readonly kind: 'branch'; readonly predicates: readonly PredicateFn[] }
-    | { readonly kind: 'branch-child' }
-    | { readonly kind: 'table-source'; readonly store: string }
-    | { readonly kind: 'left-join'; readonly store: string; readonly joiner: JoinFn }
-    | { readonly kind: 'process'; readonly fn: ProcessFn; readonly options: Required<Omit<ProcessOptions, 'timeoutMs'>> & { timeoutMs?: number } }
-    | { readonly kind: 'to-table'; readonly store: string }
-  );
-
-export type TopologyNode = SourceNode | ProcessorNode | SinkNode;
-
-/** A changelog-backed table: a key-value store per partition whose source of truth is `topic`. */
-export interface StoreSpec {
-  readonly name: string;
-  readonly changelogTopic: string;
-  readonly serde: Serde<unknown>;
-}
-
-const TOPIC_RE = /^[a-zA-Z0-9._-]{1,249}$/;
-const NAME_RE = /^[^\s,[\]()]{1,249}$/;
+import { assertValidTopology } from './validate.ts';
+import type {
+  FlatValueFn,
+  JoinFn,
+  BranchOptions,
+  Named,
+  NodeCommon,
+  PredicateFn,
+  ProcessContext,
+  ProcessFn,
+  ProcessOptions,
+  ProcessorNode,
+  RecordContext,
+  SinkNode,
+  SinkOptions,
+  SourceNode,
+  StoreSpec,
+  StoreUsage,
+  StreamOptions,
+  TableOptions,
+  ToTableOptions,
+  TopologyModel,
+  TopologyNode,
+  ValueFn,
+} from './model.ts';
 
 function invalid(message: string, context: Record<string, unknown>): TopologyInvalidError {
   return new TopologyInvalidError(message, context);
@@ -127,7 +44,7 @@ export class TopologyBuilder {
   private built = false;
 
   /** A record stream read from `topic` (values decoded with `serde`, JSON by default). */
-  stream<V>(topic: string, options: Named & { serde?: Serde<V> } = {}): Stream<V> {
+  stream<V>(topic: string, options: StreamOptions<V> = {}): Stream<V> {
     const node = this.add<SourceNode>({
       type: 'source',
       kind: 'source',
@@ -141,15 +58,15 @@ export class TopologyBuilder {
 
   /**
    * A table materialized in store `storeName` (one store per partition) from the compacted topic
-   * `topic`, which is also the store's changelog. Described as Kafka does: a source and a
-   * KTABLE-SOURCE processor that owns the store.
+   * `topic`, which is also the store's changelog. Described as Kafka does: a source (`sourceName`)
+   * and a KTABLE-SOURCE processor (`name`) that owns the store.
    */
-  table<V>(topic: string, storeName: string, options: Named & { serde?: Serde<V> } = {}): Table<V> {
+  table<V>(topic: string, storeName: string, options: TableOptions<V> = {}): Table<V> {
     const serde = (options.serde ?? jsonSerde<V>()) as Serde<unknown>;
     const source = this.add<SourceNode>({
       type: 'source',
       kind: 'source',
-      name: this.nameFor(undefined, 'KSTREAM-SOURCE'),
+      name: this.nameFor(options.sourceName, 'KSTREAM-SOURCE'),
       topic,
       serde,
       table: storeName,
@@ -170,10 +87,7 @@ export class TopologyBuilder {
   /** Validates and freezes the topology. Throws ERR_TOPOLOGY_INVALID listing every problem. */
   build(): Topology {
     this.built = true;
-    const problems = validate(this.nodes, this.storeSpecs);
-    if (problems.length > 0) {
-      throw invalid(`invalid topology: ${problems.join('; ')}`, { problems });
-    }
+    assertValidTopology(this.nodes, this.storeSpecs);
     return new Topology(this.nodes, this.storeSpecs);
   }
 
@@ -220,7 +134,7 @@ export class Table<V> {
 export class Stream<V> {
   /** @internal */
   constructor(
-    private readonly builder: TopologyBuilder,
+    /** @internal */ readonly builder: TopologyBuilder,
     /** The node whose output this stream is. */
     readonly nodeName: string,
   ) {}
@@ -231,11 +145,7 @@ export class Stream<V> {
 
   /** Zero or more output records per input record, same key. */
   flatMapValues<R>(fn: (value: V, ctx: RecordContext) => Iterable<R>, options: Named = {}): Stream<R> {
-    return this.then<R>(
-      { kind: 'flat-map-values', fn: fn as (value: unknown, ctx: RecordContext) => Iterable<unknown> },
-      options.name,
-      'KSTREAM-FLATMAPVALUES',
-    );
+    return this.then<R>({ kind: 'flat-map-values', fn: fn as FlatValueFn }, options.name, 'KSTREAM-FLATMAPVALUES');
   }
 
   filter<S extends V>(predicate: (value: V, ctx: RecordContext) => value is S, options?: Named): Stream<S>;
@@ -246,25 +156,47 @@ export class Stream<V> {
 
   /**
    * Kafka's branch(): a record goes to the first branch whose predicate holds, and is dropped when
-   * none does. With `name`, the branch node is `name` and its children `name-0`, `name-1`, …
+   * none does. With `name`, the branch node is `name` and its children `name-0`, `name-1`, …;
+   * `childNames` names the children explicitly.
    */
-  branch(predicates: ReadonlyArray<(value: V, ctx: RecordContext) => boolean>, options: Named = {}): Stream<V>[] {
+  branch(predicates: ReadonlyArray<(value: V, ctx: RecordContext) => boolean>, options: BranchOptions = {}): Stream<V>[] {
     if (predicates.length === 0) {
       throw invalid('branch() needs at least one predicate', { node: this.nodeName });
+    }
+    const { childNames } = options;
+    if (childNames !== undefined && childNames.length !== predicates.length) {
+      throw invalid(`branch() got ${childNames.length} child names for ${predicates.length} predicates`, { node: options.name ?? this.nodeName });
     }
     const parent = this.then<V>({ kind: 'branch', predicates: predicates as readonly PredicateFn[] }, options.name, 'KSTREAM-BRANCH');
     return predicates.map((_, i) =>
       parent.then<V>(
         { kind: 'branch-child' },
-        options.name === undefined ? undefined : `${options.name}-${i}`,
+        childNames?.[i] ?? (options.name === undefined ? undefined : `${options.name}-${i}`),
         'KSTREAM-BRANCHCHILD',
       ),
     );
   }
 
   /**
+   * Kafka's merge(): the records of this stream and of `other` (e.g. a second source topic) flow
+   * on as one stream. Records keep their own topic, partition and offset in the context.
+   */
+  merge(other: Stream<V>, options: Named = {}): Stream<V> {
+    if (other.builder !== this.builder) {
+      throw invalid(`stream "${other.nodeName}" belongs to another TopologyBuilder`, { node: other.nodeName });
+    }
+    if (other.nodeName === this.nodeName) {
+      throw invalid(`cannot merge stream "${this.nodeName}" with itself: every record would be processed twice`, { node: this.nodeName });
+    }
+    const merged = this.then<V>({ kind: 'merge' }, options.name, 'KSTREAM-MERGE');
+    this.builder.link(other.nodeName, merged.nodeName);
+    return merged;
+  }
+
+  /**
    * Stream–table left join on the record key: `joiner` gets the table's current value for the key,
-   * or null. The table must be co-partitioned with this stream (checked at startup by the runner).
+   * or null. The table must be co-partitioned with this stream (Topology#copartitionGroups; the
+   * stream runtime checks it at start).
    */
   leftJoin<T, R>(
     table: Table<T>,
@@ -289,8 +221,11 @@ export class Stream<V> {
     return this.then<R>({ kind: 'process', fn: fn as ProcessFn, options: resolved }, name, 'KSTREAM-PROCESSOR');
   }
 
-  /** Produces every record to `topic` (values encoded with `serde`, JSON by default). */
-  to(topic: string, options: Named & { serde?: Serde<V> } = {}): void {
+  /**
+   * Produces every record to `topic` (values encoded with `serde`, JSON by default). A topic this
+   * topology reads as a stream needs `loop: true` (a retry topic); a table's changelog needs toTable().
+   */
+  to(topic: string, options: SinkOptions<V> = {}): void {
     const sink = this.builder.add<SinkNode>({
       type: 'sink',
       kind: 'sink',
@@ -298,6 +233,7 @@ export class Stream<V> {
       topic,
       serde: (options.serde ?? jsonSerde<V>()) as Serde<unknown>,
       stores: [],
+      ...(options.loop === true ? { loop: true } : {}),
     });
     this.builder.link(this.nodeName, sink.name);
   }
@@ -305,11 +241,13 @@ export class Stream<V> {
   /**
    * Writes each record into the table's store (null deletes) before the next record of the key is
    * processed (read-your-writes), and produces it to the table's changelog topic, which stays the
-   * source of truth on restore. Described as a KSTREAM-TOTABLE processor and a sink.
+   * source of truth on restore. Described as a KSTREAM-TOTABLE processor (`name`) and a sink
+   * (`sinkName`). Several toTable() of one table (e.g. from two branches) are fine. A stream of
+   * nulls (tombstones, e.g. erasures) may write any table.
    */
-  toTable(table: Table<V>, options: Named = {}): void {
+  toTable<T>(this: Stream<T | null>, table: Table<T>, options: ToTableOptions = {}): void {
     this.sameBuilder(table);
-    const writer = this.then<V>(
+    const writer = this.then<T | null>(
       { kind: 'to-table', store: table.storeName, stores: [table.storeName] },
       options.name,
       'KSTREAM-TOTABLE',
@@ -317,7 +255,7 @@ export class Stream<V> {
     const sink = this.builder.add<SinkNode>({
       type: 'sink',
       kind: 'sink',
-      name: this.builder.nameFor(undefined, 'KSTREAM-SINK'),
+      name: this.builder.nameFor(options.sinkName, 'KSTREAM-SINK'),
       topic: table.topic,
       serde: table.serde as Serde<unknown>,
       table: table.storeName,
@@ -347,8 +285,8 @@ export class Stream<V> {
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
-/** A built, validated topology: immutable data plus what the runner needs to wire it to Kafka. */
-export class Topology {
+/** A built, validated topology: immutable data plus what the stream runtime needs to wire it to Kafka. */
+export class Topology implements TopologyModel {
   readonly nodes: ReadonlyMap<string, TopologyNode>;
   readonly stores: readonly StoreSpec[];
 
@@ -380,25 +318,69 @@ export class Topology {
     return topics;
   }
 
+  /** Store name → its changelog topic (what the runtime restores each store from). */
+  get changelogTopics(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const s of this.stores) out[s.name] = s.changelogTopic;
+    return out;
+  }
+
+  /** Topics that must be compacted: every store's changelog (a table keeps the last value per key). */
+  get compactedTopics(): string[] {
+    const topics: string[] = [];
+    for (const s of this.stores) if (!topics.includes(s.changelogTopic)) topics.push(s.changelogTopic);
+    return topics;
+  }
+
+  /** Every store with the nodes that read and write it (declaration order). */
+  get storeUsage(): StoreUsage[] {
+    const nodes = [...this.nodes.values()];
+    return this.stores.map((spec) => {
+      const source = nodes.find((n) => n.type === 'source' && n.table === spec.name);
+      const tableNode = nodes.find((n) => n.kind === 'table-source' && n.stores.includes(spec.name));
+      return {
+        ...spec,
+        sourceNode: source?.name ?? '',
+        tableNode: tableNode?.name ?? '',
+        readsFrom: nodes.filter((n) => n.kind === 'left-join' && n.stores.includes(spec.name)).map((n) => n.name),
+        writtenBy: nodes.filter((n) => n.kind === 'to-table' && n.stores.includes(spec.name)).map((n) => n.name),
+      };
+    });
+  }
+
   /**
    * Topics that must have the same partition count, as Kafka Streams' copartition groups: a stream
-   * and the changelog of every table it joins (directly or downstream).
+   * and the changelog of every table it joins or writes (directly or downstream). Two streams
+   * reaching the same store, or the same per-key-ordered process() step (its order holds only if a
+   * key's records of both topics reach the same task), are in one group.
    */
   get copartitionGroups(): string[][] {
-    const groups: string[][] = [];
+    const groups: { topics: string[]; anchors: Set<string> }[] = [];
     for (const source of this.sources()) {
       if (source.table !== undefined) continue;
-      const group = [source.topic];
+      const topics = [source.topic];
+      const anchors = new Set<string>();
       for (const name of this.reachable(source.name)) {
         const node = this.node(name);
-        if (node.type === 'processor' && (node.kind === 'left-join' || node.kind === 'to-table')) {
+        if (node.kind === 'left-join' || node.kind === 'to-table') {
           const topic = this.stores.find((s) => s.name === node.store)?.changelogTopic;
-          if (topic !== undefined && !group.includes(topic)) group.push(topic);
+          if (topic !== undefined && !topics.includes(topic)) topics.push(topic);
+          anchors.add(`store:${node.store}`);
+        } else if (node.kind === 'process' && node.options.perKeyOrder) {
+          anchors.add(`process:${node.name}`);
         }
       }
-      if (group.length > 1) groups.push(group);
+      const merged = { topics, anchors };
+      for (let i = groups.length - 1; i >= 0; i -= 1) {
+        const group = groups[i] as (typeof groups)[number];
+        if (![...group.anchors].some((a) => anchors.has(a))) continue;
+        groups.splice(i, 1);
+        merged.topics = [...group.topics, ...merged.topics.filter((t) => !group.topics.includes(t))];
+        for (const a of group.anchors) merged.anchors.add(a);
+      }
+      groups.push(merged);
     }
-    return groups;
+    return groups.filter((g) => g.topics.length > 1).map((g) => g.topics);
   }
 
   /** Whether the engine must serialize records per key (see ProcessOptions.perKeyOrder). */
@@ -433,68 +415,6 @@ export class Topology {
     }
     return seen;
   }
-}
-
-function validate(nodes: readonly TopologyNode[], stores: readonly StoreSpec[]): string[] {
-  const problems: string[] = [];
-  if (nodes.length === 0) problems.push('the topology has no source');
-
-  const seenNames = new Set<string>();
-  for (const n of nodes) {
-    if (seenNames.has(n.name)) problems.push(`duplicate node name "${n.name}"`);
-    seenNames.add(n.name);
-    if (!NAME_RE.test(n.name)) problems.push(`invalid node name "${n.name}" (no spaces, commas, brackets or parentheses)`);
-  }
-
-  const seenStores = new Set<string>();
-  for (const s of stores) {
-    if (seenStores.has(s.name)) problems.push(`duplicate store name "${s.name}"`);
-    seenStores.add(s.name);
-    if (!NAME_RE.test(s.name)) problems.push(`invalid store name "${s.name}"`);
-  }
-
-  const sourceTopics = new Map<string, string>();
-  for (const n of nodes) {
-    if (n.type === 'source' || n.type === 'sink') {
-      if (!TOPIC_RE.test(n.topic) || n.topic === '.' || n.topic === '..') {
-        problems.push(`node "${n.name}": invalid topic name "${n.topic}"`);
-      }
-    }
-    if (n.type === 'source') {
-      const other = sourceTopics.get(n.topic);
-      // Kafka refuses it too: one record would be processed twice, possibly on different paths.
-      if (other !== undefined) problems.push(`topic "${n.topic}" is read by two sources ("${other}" and "${n.name}")`);
-      sourceTopics.set(n.topic, n.name);
-    }
-  }
-
-  for (const n of nodes) {
-    if (n.type === 'sink') {
-      const source = nodes.find((s): s is SourceNode => s.type === 'source' && s.topic === n.topic);
-      if (source !== undefined && n.table === undefined) {
-        problems.push(
-          source.table === undefined
-            ? `sink "${n.name}" writes to "${n.topic}", which this topology reads: a loop`
-            : `sink "${n.name}" writes to "${n.topic}", the changelog of table "${source.table}": use toTable() so the store sees the write`,
-        );
-      }
-      continue;
-    }
-    if (n.type === 'processor' && n.kind === 'table-source') continue; // materializing the store is its output
-    if (n.successors.length === 0) {
-      problems.push(`node "${n.name}" is dangling: its output goes nowhere (end the stream with to() or toTable())`);
-    }
-    if (n.type === 'processor' && n.kind === 'process') {
-      const { concurrency, timeoutMs } = n.options;
-      if (!Number.isInteger(concurrency) || concurrency < 1) {
-        problems.push(`process "${n.name}": concurrency must be an integer >= 1 (got ${concurrency})`);
-      }
-      if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
-        problems.push(`process "${n.name}": timeoutMs must be > 0 (got ${timeoutMs})`);
-      }
-    }
-  }
-  return problems;
 }
 
 /** Entry point: `const b = topology(); b.stream(...)...; b.build()`. */

@@ -4,19 +4,30 @@ export {
   Topology,
   Stream,
   Table,
-  type RecordKey,
-  type RecordContext,
-  type ProcessContext,
-  type ProcessOptions,
-  type Named,
-  type NodeKind,
-  type NodeType,
-  type TopologyNode,
-  type SourceNode,
-  type SinkNode,
-  type ProcessorNode,
-  type StoreSpec,
 } from './dsl.ts';
+export type {
+  RecordKey,
+  RecordContext,
+  ProcessContext,
+  ProcessOptions,
+  Named,
+  StreamOptions,
+  TableOptions,
+  ToTableOptions,
+  BranchOptions,
+  SinkOptions,
+  NodeKind,
+  NodeType,
+  TopologyNode,
+  SourceNode,
+  SinkNode,
+  ProcessorNode,
+  ProcessNode,
+  StoreSpec,
+  StoreUsage,
+  TopologyModel,
+} from './model.ts';
+export { validateTopology, assertValidTopology } from './validate.ts';
 export {
   TopologyDescription,
   describeTopology,
@@ -26,7 +37,7 @@ export {
   type SubtopologyDescription,
   type TopologyDescriptionJson,
 } from './describe.ts';
-export { TopologyEngine, type InputRecord, type OutputRecord, type ProcessedRecord, type EngineStats, type EngineOptions, type ProcessStepStats } from './engine.ts';
+export { TopologyEngine, type NodeEvent, type InputRecord, type OutputRecord, type ProcessedRecord, type EngineStats, type EngineOptions, type ProcessStepStats } from './engine.ts';
 export { TopologyTestDriver, type DriverOptions, type PipeRecord } from './driver.ts';
 export { jsonSerde, stringSerde, type Serde } from './serde.ts';
 export * from './application.ts';

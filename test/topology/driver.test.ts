@@ -14,11 +14,13 @@ import {
   type EventDeadLetter,
 } from '../../topology/index.ts';
 import { InMemoryStoreProvider } from '../../state/memory.ts';
+import { parseEvent } from '../../core/contracts/index.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function event(userId: string, n: number): PageViewEvent {
-  return { eventId: `${userId}-e${n}`, userId, timestamp: '2026-11-29T10:00:00.000Z', type: 'page_view', n };
+  // A valid event of the contract (the processor topology validates each record), defaults filled.
+  return parseEvent({ eventId: `${userId}-e${n}`, userId, timestamp: '2026-11-29T10:00:00.000Z', type: 'page_view', page: { url: 'https://shop.example/' }, n });
 }
 
 describe('topology engine and test driver', () => {
@@ -223,9 +225,9 @@ describe('application topology (fake executor)', () => {
       const visits = Number(jar?.localStorage['https://shop.example']?.visits ?? '0') + 1;
       return {
         requests: [
-          { partner: 'partner-a', method: 'GET', url: `https://collect.a.example/p?e=${ev.eventId}`, headers: {}, transport: 'image' },
-          { partner: 'partner-a', method: 'POST', url: 'https://collect.a.example/b', headers: {}, body: '{}', transport: 'beacon' },
-          { partner: 'partner-b', method: 'GET', url: 'https://b.example/x', headers: {}, transport: 'fetch' },
+          { partner: 'partner-a', method: 'GET', url: `https://collect.a.example/p?e=${ev.eventId}`, headers: {}, body: null, bodyEncoding: 'utf8', transport: 'image' },
+          { partner: 'partner-a', method: 'POST', url: 'https://collect.a.example/b', headers: {}, body: '{}', bodyEncoding: 'utf8', transport: 'beacon' },
+          { partner: 'partner-b', method: 'GET', url: 'https://b.example/x', headers: {}, body: null, bodyEncoding: 'utf8', transport: 'fetch' },
         ],
         jar: { cookies: [], localStorage: { 'https://shop.example': { visits: String(visits) } } },
         trackers: [{ partner: 'partner-a', status: 'ok', durationMs: 1, error: null }],

@@ -124,4 +124,70 @@ describe('topology DSL validation', () => {
     branches.forEach((s, i) => s.to(`out-${i}`));
     expect([...b.build().nodes.keys()]).to.include.members(['route', 'route-0', 'route-1']);
   });
+
+  it('lets the caller name every node: table source and KTABLE-SOURCE, toTable writer and sink, branch children, merge', () => {
+    const b = topology();
+    const jars = b.table<number>('jars', 'jar-store', { sourceName: 'jars-source', name: 'jar-table' });
+    const retry = b.stream<number>('retry', { name: 'retry-source' });
+    const [a, z] = b
+      .stream<number>('in', { name: 'in-source' })
+      .merge(retry, { name: 'both' })
+      .leftJoin(jars, (v) => v, { name: 'join' })
+      .branch([(v) => v > 0, () => true], { name: 'route', childNames: ['positive', 'other'] });
+    a?.toTable(jars, { name: 'write', sinkName: 'jars-sink' });
+    z?.to('out', { name: 'out-sink' });
+    expect([...b.build().nodes.keys()]).to.deep.equal([
+      'jars-source',
+      'jar-table',
+      'retry-source',
+      'in-source',
+      'both',
+      'join',
+      'route',
+      'positive',
+      'other',
+      'write',
+      'jars-sink',
+      'out-sink',
+    ]);
+  });
+
+  it('keeps generated names when only some nodes of an operation are named', () => {
+    const b = topology();
+    const t = b.table<number>('jars', 'jar-store', { name: 'jar-table' });
+    b.stream<number>('in').toTable(t, { sinkName: 'jars-sink' });
+    expect([...b.build().nodes.keys()]).to.deep.equal([
+      'KSTREAM-SOURCE-0000000000',
+      'jar-table',
+      'KSTREAM-SOURCE-0000000001',
+      'KSTREAM-TOTABLE-0000000002',
+      'jars-sink',
+    ]);
+  });
+
+  it('refuses branch child names that do not match the predicates, and merging a stream with itself or another builder’s', () => {
+    const b = topology();
+    const s = b.stream('in');
+    expect(() => s.branch([() => true], { childNames: ['a', 'b'] })).to.throw(TagstreamError, /2 child names for 1 predicates/);
+    expect(() => s.merge(s)).to.throw(TagstreamError, /with itself/);
+    expect(() => s.merge(topology().stream('x'))).to.throw(TagstreamError, /another TopologyBuilder/);
+  });
+
+  it('accepts a sink back to a stream topic it reads only with loop: true (a retry topic)', () => {
+    const refused = buildError((b) => {
+      const retry = b.stream('retry');
+      b.stream('in').merge(retry).to('retry');
+    });
+    expect(refused.message).to.contain('a loop');
+    const b = topology();
+    const retry = b.stream('retry');
+    b.stream('in').merge(retry).to('retry', { loop: true });
+    expect(b.build().sinkTopics).to.deep.equal(['retry']);
+    // A changelog still needs toTable(), loop or not.
+    const bypass = buildError((bb) => {
+      bb.table('jars', 'store');
+      bb.stream('in').to('jars', { loop: true });
+    });
+    expect(bypass.message).to.contain('use toTable()');
+  });
 });
