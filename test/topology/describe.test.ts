@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
-import { applicationTopology, describeOnlyExecutor, topology, type TopologyDescriptionJson } from '../../topology/index.ts';
+import { processorTopology as applicationTopology, describeOnlyExecutor } from '../../topology/app/processor.ts';
+import { topology, type TopologyDescriptionJson } from '../../topology/index.ts';
 
 const golden = readFileSync(new URL('./fixtures/application.describe.txt', import.meta.url), 'utf8');
 
@@ -23,11 +24,12 @@ describe('topology describe()', () => {
       cookieStore: 'jars',
     });
     const text = custom.describe().toString();
-    expect(text).to.contain('Source: KSTREAM-SOURCE-0000000000 (topics: [e])');
-    expect(text).to.contain('Source: KSTREAM-SOURCE-0000000001 (topics: [c])');
+    expect(text).to.contain('Source: events-source (topics: [e])');
+    expect(text).to.contain('Source: cookies-source (topics: [c])');
     expect(text).to.contain('(topic: r)');
     expect(text).to.contain('(topic: e.dlq)');
-    expect(text).to.contain('Processor: KSTREAM-LEFTJOIN-0000000003 (stores: [jars])');
+    expect(text).to.contain('Processor: join-cookie-jar (stores: [jars])');
+    expect(text).to.contain('Sink: jar-changelog-sink (topic: c)');
     expect(text).not.to.contain('tracking.');
   });
 
@@ -35,13 +37,15 @@ describe('topology describe()', () => {
     const json = JSON.parse(app.describe().format('json')) as TopologyDescriptionJson;
     expect(json.subtopologies).to.have.length(1);
     const nodes = json.subtopologies[0]?.nodes ?? [];
-    expect(nodes).to.have.length(15);
+    // Every node named for what it does (Kafka Streams' Named): no generated KSTREAM-… name left.
+    expect(nodes).to.have.length(26);
+    for (const n of nodes) expect(n.name).not.to.match(/^K(STREAM|TABLE)-/);
     expect(json.streamTopics).to.deep.equal(['tracking.events']);
     expect(json.sinkTopics).to.have.members(['tracking.requests', 'tracking.cookies', 'tracking.events.dlq']);
     expect(json.stores).to.deep.equal([{ name: 'cookie-jars', changelogTopic: 'tracking.cookies' }]);
     expect(json.copartitionGroups).to.deep.equal([['tracking.events', 'tracking.cookies']]);
     expect(json.perKeyOrdered).to.equal(true);
-    const executor = nodes.find((n) => n.name === 'executor');
+    const executor = nodes.find((n) => n.name === 'execute-tags');
     expect(executor).to.include({ type: 'processor', kind: 'process', concurrency: 4, perKeyOrder: true });
     // Edges are consistent both ways.
     for (const n of nodes) {

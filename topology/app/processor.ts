@@ -1,11 +1,11 @@
 /**
  * The processor's topology (DESIGN.md "Data flow", "Topics"):
  *
- *   tracking.events ─ validate-record ─ join-cookie-jar ─ route-record ┬ page views ─ execute-tags ─ execution-outcome ┬ captured-requests → tracking.requests
- *            (table cookie-jars ⇐ tracking.cookies)                    │                                              ├ next-jar → tracking.cookies (store)
- *                                                                      │                                              └ executor-dead-letter → tracking.events.dlq
- *                                                                      ├ erase ─ erase-jar → tracking.cookies (tombstone)
- *                                                                      └ jar-merge ─ merge-jar → tracking.cookies
+ *   tracking.events ─ validate-record ─ join-cookie-jar ─ route-record ┬ page-views ─ execute-tags ─ execution-outcome ┬ executed ┬ captured-requests → tracking.requests
+ *            (table cookie-jars ⇐ tracking.cookies)                    │                                               │          └ next-jar → write-jar → tracking.cookies
+ *                                                                      │                                               └ failed ─ executor-dead-letter → tracking.events.dlq
+ *                                                                      ├ erasures ─ erase-jar → write-erased-jar → tracking.cookies (tombstone)
+ *                                                                      └ jar-merges ─ merge-jar → write-merged-jar → tracking.cookies
  *
  * Every record of a visitor (page view or control record) goes through the same per-key lane and
  * the same store/changelog path, so a checkpoint never sees a half-applied jar and an event never
@@ -90,12 +90,12 @@ export function processorTopology(options: ProcessorTopologyOptions): Topology {
   const b = topology();
 
   const records = b.stream<unknown>(topics.events, { name: 'events-source' });
-  const jars = b.table<StoredJar>(topics.cookies, store, { name: 'cookie-jar-table' });
+  const jars = b.table<StoredJar>(topics.cookies, store, { name: 'cookie-jar-table', sourceName: 'cookies-source' });
 
   const [pageViews, erasures, merges] = records
     .mapValues((value, ctx) => validateRecord(value, ctx.key), { name: 'validate-record' })
     .leftJoin(jars, (value, jar): Routed => ({ ...value, jar }), { name: 'join-cookie-jar' })
-    .branch([(r) => r.kind === 'event', (r) => r.kind === 'erase', (r) => r.kind === 'jar-merge'], { name: 'route-record' }) as [
+    .branch([(r) => r.kind === 'event', (r) => r.kind === 'erase', (r) => r.kind === 'jar-merge'], { name: 'route-record', childNames: ['page-views', 'erasures', 'jar-merges'] }) as [
     ReturnType<typeof records.mapValues<Routed>>,
     ReturnType<typeof records.mapValues<Routed>>,
     ReturnType<typeof records.mapValues<Routed>>,
@@ -109,7 +109,7 @@ export function processorTopology(options: ProcessorTopologyOptions): Topology {
     },
     { concurrency: options.concurrency ?? 4, perKeyOrder: true },
   );
-  const [executed, failed] = outcomes.branch([(o) => o.ok, (o) => !o.ok], { name: 'execution-outcome' }) as [typeof outcomes, typeof outcomes];
+  const [executed, failed] = outcomes.branch([(o) => o.ok, (o) => !o.ok], { name: 'execution-outcome', childNames: ['executed', 'failed'] }) as [typeof outcomes, typeof outcomes];
 
   executed.flatMapValues((o) => requestRecords(executedOnly(o)), { name: 'captured-requests' }).to(topics.requests, { name: 'requests-sink' });
   executed
@@ -117,7 +117,7 @@ export function processorTopology(options: ProcessorTopologyOptions): Topology {
       const done = executedOnly(o);
       return { ...done.result.jar, version: (done.previous?.version ?? 0) + 1, updatedAt: new Date(now()).toISOString() };
     }, { name: 'next-jar' })
-    .toTable(jars, { name: 'write-jar' });
+    .toTable(jars, { name: 'write-jar', sinkName: 'jar-changelog-sink' });
   failed
     .mapValues((o, ctx): EventDeadLetter => {
       if (o.ok) throw new Error('branch invariant: an executed outcome reached the dead-letter branch');
@@ -133,13 +133,13 @@ export function processorTopology(options: ProcessorTopologyOptions): Topology {
     .to(topics.eventsDlq, { name: 'events-dlq-sink' });
 
   // An erasure empties the jar: a tombstone in the store and on the compacted changelog.
-  erasures.mapValues((): StoredJar | null => null, { name: 'erase-jar' }).toTable(jars, { name: 'write-erased-jar' });
+  erasures.mapValues((): StoredJar | null => null, { name: 'erase-jar' }).toTable(jars, { name: 'write-erased-jar', sinkName: 'erased-jar-changelog-sink' });
   merges
     .mapValues((r): StoredJar => {
       if (r.kind !== 'jar-merge') throw new Error('branch invariant: not a jar-merge record');
       return mergedJar(r.jar, r.record, now());
     }, { name: 'merge-jar' })
-    .toTable(jars, { name: 'write-merged-jar' });
+    .toTable(jars, { name: 'write-merged-jar', sinkName: 'merged-jar-changelog-sink' });
 
   return b.build();
 }
