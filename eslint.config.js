@@ -15,4 +15,14 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  {
+    // The executor's in-page scripts run in the visitor's page (and its workers), never in Node:
+    // browser globals only, so a Node global (process, Buffer) there is an error. The DOM
+    // interfaces themselves come from TypeScript's lib (checkJs).
+    files: ['processors/executor/inject/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: { window: 'readonly', self: 'readonly', document: 'readonly', location: 'readonly', navigator: 'readonly' },
+    },
+  },
 );

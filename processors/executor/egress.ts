@@ -8,8 +8,10 @@
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { lookup as dnsLookup, type LookupOptions } from 'node:dns';
 import { EgressDeniedError } from '../../core/errors.ts';
+// The matcher the in-page bootstrap carries too (in-page.ts): page and router agree by construction.
+import { entryMatch, longestMatch } from './inject/match.js';
 
-export { EgressDeniedError };
+export { EgressDeniedError, entryMatch, longestMatch };
 
 // Ranges never reachable from partner code unless the operator passes --allow-private-network.
 const blocked = new BlockList();
@@ -135,25 +137,6 @@ export interface PolicyEntry {
   entry: string;
 }
 
-/**
- * How specific an entry's match is (0 = no match). URL prefixes beat host:port which beats host,
- * so "the longest matching entry decides" (DESIGN.md) even across entry kinds.
- */
-export function entryMatch(entry: string, url: URL): number {
-  if (/^https?:\/\//i.test(entry)) {
-    return url.href.startsWith(entry) || url.href.startsWith(new URL(entry).href) ? 1000 + entry.length : 0;
-  }
-  const lower = entry.toLowerCase();
-  const hostname = url.hostname.toLowerCase();
-  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
-  const m = /^(.*?)(?::(\d+))?$/.exec(lower);
-  const h = m?.[1] ?? lower;
-  const p = m?.[2];
-  if (h !== hostname) return 0;
-  if (p !== undefined) return p === port ? 500 + lower.length : 0;
-  return 100 + lower.length;
-}
-
 /** Longest matching entry among every partner's allowHosts and captureHosts, or null. */
 export function matchPolicy(entries: readonly PolicyEntry[], url: string): PolicyEntry | null {
   let u: URL;
@@ -162,16 +145,7 @@ export function matchPolicy(entries: readonly PolicyEntry[], url: string): Polic
   } catch {
     return null;
   }
-  let best: PolicyEntry | null = null;
-  let bestScore = 0;
-  for (const e of entries) {
-    const s = entryMatch(e.entry, u);
-    if (s > bestScore) {
-      best = e;
-      bestScore = s;
-    }
-  }
-  return best;
+  return longestMatch(entries, u).match;
 }
 
 /** Shorten a client IP for logs (full IPs never reach info-level logs). */

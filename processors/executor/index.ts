@@ -6,8 +6,9 @@
  *   const { requests, jar, trackers } = await executor.execute(event, jar | null, partners);
  *   await executor.close();
  */
-export { Executor, createExecutor, chromiumArgs, HEADLESS_SHELL_PATH, CHROMIUM_PATH } from './pool.ts';
-export type { ExecutorOptions, PoolStats } from './pool.ts';
+export { Executor, createExecutor } from './pool.ts';
+export type { ExecutorOptions, PoolStats, ExecutorHealth } from './pool.ts';
+export { chromiumArgs, HEADLESS_SHELL_PATH, CHROMIUM_PATH } from './browser.ts';
 export { ScriptCache, UpstreamFetchError } from './script-cache.ts';
 export type { ScriptCacheOptions, CachedResponse, ScriptVersion } from './script-cache.ts';
 export {

@@ -7,10 +7,11 @@
  */
 import { createHash } from 'node:crypto';
 import { Agent, request } from 'undici';
-import { Counter } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
 import type { Logger } from '../../core/log.ts';
 import { TagstreamError, UpstreamFetchError } from '../../core/errors.ts';
 import { checkEgressUrl, guardedLookup, type EgressOptions } from './egress.ts';
+import { scriptChangeCounter } from './metrics.ts';
 
 export { UpstreamFetchError };
 
@@ -45,17 +46,8 @@ export interface ScriptCacheOptions extends EgressOptions {
   timeoutMs?: number;
   maxBytes?: number;
   logger?: Logger;
-}
-
-let changeCounter: Counter<'host'> | undefined;
-function scriptChanges(): Counter<'host'> {
-  // Registered lazily and once: several caches (tests, CLI) share the default registry.
-  changeCounter ??= new Counter({
-    name: 'tagstream_executor_script_changes_total',
-    help: 'Partner script versions that changed (new sha256 for a cached URL)',
-    labelNames: ['host'],
-  });
-  return changeCounter;
+  /** Where `tagstream_executor_script_changes_total` is registered (default: prom-client's default registry). */
+  registry?: Registry;
 }
 
 // Hop-by-hop and state-carrying headers are not replayed into the page: cookies from a partner CDN
@@ -84,6 +76,8 @@ export class ScriptCache {
   readonly #maxBytes: number;
   readonly #egress: EgressOptions;
   readonly #log: Logger | undefined;
+  /** Changed script versions, by host (registered with the cache, so it is listed before any change). */
+  readonly #changes: Counter<'host'>;
   stats = { hits: 0, misses: 0, revalidated: 0, changed: 0 };
 
   /** How long a body is served without revalidation. */
@@ -98,6 +92,7 @@ export class ScriptCache {
     this.#maxBytes = opts.maxBytes ?? 5 * 1024 * 1024;
     this.#egress = { allowPrivateNetwork: opts.allowPrivateNetwork };
     this.#log = opts.logger;
+    this.#changes = scriptChangeCounter(opts.registry);
     this.#agent = new Agent({ connect: { lookup: guardedLookup(this.#egress) }, keepAliveTimeout: 30_000 });
   }
 
@@ -203,7 +198,7 @@ export class ScriptCache {
     if (last) {
       this.stats.changed++;
       const host = new URL(url).host;
-      scriptChanges().inc({ host });
+      this.#changes.inc({ host });
       this.#log?.warn({ url, previous: last.sha256, sha256, bytes }, 'partner script changed');
     } else {
       this.#log?.info({ url, sha256, bytes }, 'partner script version recorded');

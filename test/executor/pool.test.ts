@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { createExecutor, ExecutorFailedError, ExecutorUnavailableError } from '../../processors/executor/index.ts';
+import { Registry, register } from 'prom-client';
+import { createExecutor, executorMetrics, ExecutorFailedError, ExecutorUnavailableError, type Executor } from '../../processors/executor/index.ts';
 import { byPath, makeEvent, one, startFixtureServer, tagPartner, type FixtureServer } from './helpers.ts';
 
 describe('executor pool', function () {
@@ -103,6 +104,8 @@ describe('executor pool: renderer crash', function () {
       expect(err).to.be.instanceOf(ExecutorFailedError);
       expect((err as ExecutorFailedError).code).to.equal('ERR_EXECUTOR_FAILED');
       expect(String((err as Error).message)).to.match(/crash-always.*renderer crashed/);
+      // The pool's own retry was made: the caller (the processor) must not retry it again.
+      expect((err as ExecutorFailedError).context).to.deep.include({ eventId: 'crash-always', attempts: 2 });
       const stats = ex.stats();
       expect(stats.retried).to.equal(2);
       expect(stats.pagesRecycled).to.be.at.least(3);
@@ -112,5 +115,68 @@ describe('executor pool: renderer crash', function () {
     } finally {
       await ex.close();
     }
+  });
+});
+
+/** Polls `check` every few milliseconds until it holds (or fails after `ms`). */
+async function until(what: string, ms: number, check: () => boolean): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+describe('executor pool: readiness and metrics', function () {
+  this.timeout(90_000);
+  let srv: FixtureServer;
+  before(async () => {
+    srv = await startFixtureServer();
+  });
+  after(async () => {
+    await srv?.close();
+  });
+
+  it('is up while a browser is connected, says why not while a killed one is replaced, and is down once closed', async () => {
+    const ex: Executor = await createExecutor({ browsers: 1, pagesPerBrowser: 1, allowPrivateNetwork: true });
+    try {
+      expect(ex.health()).to.deep.equal({ up: true });
+      const [pid] = ex.browserPids();
+      process.kill(pid as number, 'SIGKILL');
+      const seen: string[] = [];
+      await until('the lost browser to show in health()', 10_000, () => {
+        const h = ex.health();
+        if (!h.up) seen.push(h.reason ?? '');
+        return !h.up;
+      });
+      expect(seen[0]).to.match(/^executor: no browser connected/);
+      // The pool replaces the browser in the background: up again, and serving.
+      await until('the replacement browser', 30_000, () => ex.health().up);
+      expect(ex.browserPids()).to.have.length(1).and.not.include(pid);
+      const r = await ex.execute(makeEvent(), null, [tagPartner(srv, 'ids', 'cookie-id')]);
+      expect(r.trackers[0]?.status).to.equal('ok');
+    } finally {
+      await ex.close();
+    }
+    expect(ex.health()).to.deep.equal({ up: false, reason: 'executor: closed' });
+  });
+
+  it('registers its metrics (and its script cache\'s) on the registry it is given; the default stays the default registry', async () => {
+    const registry = new Registry();
+    const ex = await createExecutor({ browsers: 1, pagesPerBrowser: 1, allowPrivateNetwork: true, registry });
+    try {
+      await ex.execute(makeEvent(), null, [tagPartner(srv, 'ids', 'cookie-id')]);
+      const events = await registry.getSingleMetric('tagstream_executor_events_total')?.get();
+      expect(events?.values.find((v) => v.labels.result === 'ok')?.value).to.equal(1);
+      const outcomes = await registry.getSingleMetric('tagstream_executor_partner_outcomes_total')?.get();
+      expect(outcomes?.values.find((v) => v.labels.partner === 'ids')?.labels.status).to.equal('ok');
+      expect(registry.getSingleMetric('tagstream_executor_script_changes_total')).to.not.equal(undefined);
+    } finally {
+      await ex.close();
+    }
+    // Existing callers: executorMetrics() is the set on prom-client's default registry, made once.
+    expect(executorMetrics()).to.equal(executorMetrics(register));
+    expect(register.getSingleMetric('tagstream_executor_events_total')).to.equal(executorMetrics().events);
+    expect(executorMetrics(registry)).to.not.equal(executorMetrics());
   });
 });

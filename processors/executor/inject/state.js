@@ -1,0 +1,116 @@
+/**
+ * What every in-page module of the bootstrap shares: the visit's config, the page's record for
+ * the executor (`window.__tagstream`), and the browser's own functions taken before any tag runs.
+ *
+ * Rules for the files of inject/ (in-page.ts concatenates them into one function scope): only
+ * imports from './x.js' and function declarations at the top level, each function name unique
+ * across the folder; plain ES2020, no template literals.
+ */
+
+/**
+ * What the executor tells the page about one visit (built by page/document.ts).
+ * @typedef {object} BootConfig
+ * @property {string} runId
+ * @property {number} startMs page time at the start: the event's timestamp
+ * @property {unknown} data `event.data`, the first `dataLayer` entry
+ * @property {string} referrer
+ * @property {{ width: number, height: number, colorDepth: number }} screen
+ * @property {{ width: number, height: number }} viewport
+ * @property {boolean} mobile
+ * @property {string[]} languages
+ * @property {string | undefined} language
+ * @property {boolean} noUserAgentData the user agent is not Chromium's: no navigator.userAgentData
+ * @property {number} hardwareConcurrency
+ * @property {number | null} deviceMemory null: the browser has none (Firefox, Safari)
+ * @property {Record<string, string>} localStorage the page origin's entry of the jar
+ * @property {{ partner: string, entry: string }[]} policy every active partner's allowHosts and captureHosts
+ * @property {number} realTimerMaxMs timers up to this delay also run on real time
+ * @property {number} pendingExpiryMs an in-flight request older than this stops holding the page open
+ * @property {number} idleRealMs real time the page must stay quiet (promise chains outside timers)
+ * @property {number} hideQuietMs page time after pagehide for what it sends
+ * @property {string} barrierUrl
+ * @property {boolean} cdpTime the experimental CDP virtual-time clock drives Date and timers
+ */
+
+/**
+ * @typedef {{ url: string, partner: string | null, transport: string }} Hint
+ * @typedef {{ begin: number, beginPerf: number, end: number }} Mark
+ * @typedef {{ ctx: string | null, start: number }} Running
+ * @typedef {'cookieStoreUsed' | 'storageUsed' | 'historyUsed'} TouchFlag
+ */
+
+/**
+ * `window.__tagstream`: what the page records for the executor (page/attribution.ts reads it).
+ * @typedef {object} PageState
+ * @property {string} runId
+ * @property {string | null} current the partner whose document section the parser is in
+ * @property {Running | null} running the timer or listener callback being run, and by whom
+ * @property {{ partner: string | null, message: string }[]} errors
+ * @property {Record<string, Mark>} marks
+ * @property {Hint[]} hints
+ * @property {{ kind: string, start: number }[]} pending
+ * @property {boolean} killed
+ * @property {Record<string, boolean>} dead partners whose code was terminated: their timers never run again
+ * @property {Record<string, boolean>} timedOut
+ * @property {(string | null)[]} stuck callbacks that never returned
+ * @property {number} loadedAt
+ * @property {number} cookieWrites
+ * @property {boolean} cookieStoreUsed
+ * @property {boolean} storageUsed
+ * @property {boolean} historyUsed
+ * @property {number} untracked requests the page cannot see complete (beacons, keepalive)
+ */
+
+/**
+ * The browser's own functions, taken before any tag can replace them.
+ * @typedef {object} Realm
+ * @property {(fn: () => void, ms: number) => unknown} setTimeout
+ * @property {typeof fetch} fetch
+ * @property {DateConstructor} Date
+ * @property {() => number} dateNow
+ * @property {() => number} perfNow
+ */
+
+/** @returns {Realm} */
+export function takeRealm() {
+  var W = window;
+  var perf = W.performance;
+  return { setTimeout: W.setTimeout.bind(W), fetch: W.fetch.bind(W), Date: W.Date, dateNow: W.Date.now.bind(W.Date), perfNow: perf.now.bind(perf) };
+}
+
+/**
+ * @param {string} runId
+ * @returns {PageState}
+ */
+export function newState(runId) {
+  return { runId: runId, current: null, running: null, errors: [], marks: {}, hints: [], pending: [],
+           killed: false, dead: {}, timedOut: {}, stuck: [], loadedAt: 0,
+           cookieWrites: 0, cookieStoreUsed: false, storageUsed: false, historyUsed: false, untracked: 0 };
+}
+
+/**
+ * The window for writes of its own functions and properties (the same object, loosely typed).
+ * @returns {Record<string, unknown>}
+ */
+export function windowRecord() {
+  return /** @type {Record<string, unknown>} */ (/** @type {unknown} */ (window));
+}
+
+/** @param {() => unknown} f */
+export function safe(f) {
+  try {
+    f();
+  } catch {
+    // a hardened page may refuse; never break the visit
+  }
+}
+
+/**
+ * A global constructor's prototype, for APIs only some browsers (and TypeScript's lib) have.
+ * @param {string} name
+ * @returns {Record<string, unknown> | null}
+ */
+export function protoOf(name) {
+  var C = windowRecord()[name];
+  return typeof C === 'function' ? /** @type {Record<string, unknown>} */ (C.prototype) : null;
+}
