@@ -40,4 +40,4 @@ export {
 export { TopologyEngine, type NodeEvent, type InputRecord, type OutputRecord, type ProcessedRecord, type EngineStats, type EngineOptions, type ProcessStepStats } from './engine.ts';
 export { TopologyTestDriver, type DriverOptions, type PipeRecord } from './driver.ts';
 export { jsonSerde, stringSerde, type Serde } from './serde.ts';
-export * from './application.ts';
+export * from './app/processor.ts';

@@ -1,20 +1,17 @@
 import { expect } from 'chai';
 import { Subject, toArray, lastValueFrom } from 'rxjs';
 import { TagstreamError } from '../../core/errors.ts';
+import { TopologyEngine, TopologyTestDriver, topology, type InputRecord } from '../../topology/index.ts';
+import { processorTopology as applicationTopology } from '../../topology/app/processor.ts';
+import { InMemoryStoreProvider } from '../../state/memory.ts';
 import {
-  TopologyEngine,
-  TopologyTestDriver,
-  applicationTopology,
-  topology,
-  type ExecutionResult,
-  type InputRecord,
+  parseEvent,
+  type EventDeadLetter,
+  type ExecuteResult as ExecutionResult,
   type PageViewEvent,
   type RequestRecord,
   type StoredJar,
-  type EventDeadLetter,
-} from '../../topology/index.ts';
-import { InMemoryStoreProvider } from '../../state/memory.ts';
-import { parseEvent } from '../../core/contracts/index.ts';
+} from '../../core/contracts/index.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
