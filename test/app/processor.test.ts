@@ -108,8 +108,8 @@ function scenarios(kind: 'embedded' | 'platformatic'): void {
     return p;
   };
 
-  it(`${kind}: events in → one request record per captured request and the new jar; the second event of a user sees the first jar; bad events → DLQ`, async function () {
-    this.timeout(60_000);
+  /** Topics created, a processor on memory stores with the counting fake executor, a producer. */
+  const memoryProcessor = async () => {
     const settings = settingsFor(prefix(), { state: { store: 'memory' } });
     const client = newClient();
     const admin = await client.admin();
@@ -118,7 +118,12 @@ function scenarios(kind: 'embedded' | 'platformatic'): void {
     const producer = await client.producer();
     const seen: Array<{ eventId: string; visits: number | null }> = [];
     const processor = await start(settings, fakeExecutor(seen));
-    const { topics } = settings;
+    return { settings, client, producer, processor, seen, topics: settings.topics };
+  };
+
+  it(`${kind}: events in → one request record per captured request and the new jar; the second event of a user sees the first jar; bad events → DLQ`, async function () {
+    this.timeout(60_000);
+    const { client, producer, processor, seen, topics } = await memoryProcessor();
     await producer.send([
       { topic: topics.events, key: 'alice', value: JSON.stringify(event('e1', 'alice')) },
       { topic: topics.events, key: 'bob', value: JSON.stringify(event('e2', 'bob')) },
@@ -213,15 +218,7 @@ function scenarios(kind: 'embedded' | 'platformatic'): void {
 
   it(`${kind}: a malformed event is dead-lettered as invalid at once, never run nor retried`, async function () {
     this.timeout(60_000);
-    const settings = settingsFor(prefix(), { state: { store: 'memory' } });
-    const client = newClient();
-    const admin = await client.admin();
-    await createTopics(admin, settings);
-    await admin.close();
-    const producer = await client.producer();
-    const seen: Array<{ eventId: string; visits: number | null }> = [];
-    const processor = await start(settings, fakeExecutor(seen));
-    const { topics } = settings;
+    const { client, producer, processor, seen, topics } = await memoryProcessor();
     const bad = { ...event('m1', 'mallory'), page: { url: 'javascript:alert(1)' } };
     await producer.send([
       { topic: topics.events, key: 'mallory', value: JSON.stringify(bad) },
