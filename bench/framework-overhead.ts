@@ -1,5 +1,5 @@
 /**
- * Framework overhead (issue 3, "Benchmark"): events/s through a topology with a no-op processor,
+ * Framework overhead (docs/processor.md "Benchmark: framework overhead"): events/s through a topology with a no-op processor,
  * run by the StreamRunner (decode → engine → encode → produce → watermark commit), versus a raw
  * consume → produce → commit loop on the same client, the same broker, in the same run.
  * Target: topology / raw ≥ 0.80.

@@ -1,5 +1,5 @@
 /**
- * Executor benchmark (issue 4, "Benchmark"): the same page-view workload through
+ * Executor benchmark (docs/bench-executor.md): the same page-view workload through
  *   (a) naive   — the original design: a fresh Chromium (Debian's /usr/bin/chromium, Puppeteer
  *                 launch, high-level Page with request interception) per page view; goto a page
  *                 served from 127.0.0.1 with the tags, wait for network idle and for the waiting

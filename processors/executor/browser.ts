@@ -12,7 +12,7 @@ export const HEADLESS_SHELL_PATH = '/usr/lib/chromium/chromium-headless-shell';
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 
 // Flags every browser runs with. The fixed set comes from the operator's brief (closed network,
-// no background traffic); the rest from the prototype findings in issue 4.
+// no background traffic); the rest from the prototype findings in docs/executor.md.
 export function chromiumArgs(opts: { headless: 'shell' | 'new'; sandbox?: boolean }): string[] {
   const args = [
     // The sandbox stays on where Chromium allows it: partner JavaScript is untrusted.

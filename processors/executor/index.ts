@@ -1,5 +1,5 @@
 /**
- * Browser executor (issue 4): run partners' unmodified tags in headless Chromium as the visitor,
+ * Browser executor (docs/executor.md): run partners' unmodified tags in headless Chromium as the visitor,
  * capture every request they try to send and the jar they leave.
  *
  *   const executor = await createExecutor({ browsers: 1, pagesPerBrowser: 2 });

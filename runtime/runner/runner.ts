@@ -1,5 +1,5 @@
 /**
- * The stateful consumer-group runner (issue 3, "runtime/"): Kafka-Streams-style stream tasks on the
+ * The stateful consumer-group runner (docs/runner.md): Kafka-Streams-style stream tasks on the
  * product's KafkaClient interface, generic over the work done per record.
  *
  * - One PartitionTask per assigned source partition. Before its first record is processed, partition

@@ -1,5 +1,5 @@
 /**
- * Runner scenarios shared by the embedded suite and the real-broker suite (issue 3, "Tests").
+ * Runner scenarios shared by the embedded suite and the real-broker suite (docs/runner.md "Tests").
  * Every loop is bounded in count and time.
  */
 import { expect } from 'chai';

@@ -28,7 +28,7 @@ import { drainLoads, runVirtualTime, settlePage, Watchdog } from './watchdog.ts'
 export interface RunSettings {
   /**
    * `fake-timers` (default): the injected clock of inject/bootstrap.js. `cdp-virtual-time`:
-   * Chromium's virtual time policy (experimental, kept to compare both as issue 4 asks).
+   * Chromium's virtual time policy (experimental, kept to compare both: docs/executor.md).
    */
   clock: 'fake-timers' | 'cdp-virtual-time';
   quietWindowMs: number;
