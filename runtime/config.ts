@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { InvalidInputError } from '../core/errors.ts';
 import { RunnerSettingsSchema } from './runner/settings.ts';
+import { jarBudgetSchema } from '../core/contracts/jar-budget.ts';
 
 /** Kafka's own rule for topic names (a typo fails at start, not at the first produce). */
 const topicName = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'must be a Kafka topic name (letters, digits, . _ -; at most 249)').refine((t) => t !== '.' && t !== '..', 'must be a Kafka topic name');
@@ -83,6 +84,18 @@ export const SettingsSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * What one visitor's records may hold (docs/processor.md "Limits"): a partner tag must not be
+     * able to make a record Kafka refuses, nor crowd out the other partners' ids.
+     */
+    limits: z
+      .object({
+        jar: jarBudgetSchema.prefault({}),
+        /** A captured request whose body is larger is not published (events DLQ, reason output-too-large). */
+        requestBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(512 * 1024),
+      })
+      .strict()
+      .prefault({}),
     /** The browser pool of the processor (processors/executor). */
     executor: z
       .object({
@@ -142,6 +155,12 @@ export const ENV_SETTINGS: Record<string, { path: string[]; parse: (v: string) =
   PROCESSOR_CONCURRENCY: { path: ['processor', 'concurrency'], parse: Number },
   PROCESSOR_EXECUTOR_TIMEOUT_MS: { path: ['processor', 'executorTimeoutMs'], parse: Number },
   PROCESSOR_RETRIES: { path: ['processor', 'retries'], parse: Number },
+  LIMIT_JAR_BYTES: { path: ['limits', 'jar', 'jarBytes'], parse: Number },
+  LIMIT_ORIGIN_STORAGE_BYTES: { path: ['limits', 'jar', 'originStorageBytes'], parse: Number },
+  LIMIT_COOKIES_PER_DOMAIN: { path: ['limits', 'jar', 'cookiesPerDomain'], parse: Number },
+  LIMIT_COOKIES: { path: ['limits', 'jar', 'cookies'], parse: Number },
+  LIMIT_COOKIE_BYTES: { path: ['limits', 'jar', 'cookieBytes'], parse: Number },
+  LIMIT_REQUEST_BODY_BYTES: { path: ['limits', 'requestBodyBytes'], parse: Number },
   EXECUTOR_BROWSERS: { path: ['executor', 'browsers'], parse: Number },
   EXECUTOR_PAGES_PER_BROWSER: { path: ['executor', 'pagesPerBrowser'], parse: Number },
   EXECUTOR_HEADLESS: { path: ['executor', 'headless'], parse: (v) => v },

@@ -5,3 +5,4 @@ export * from './event.ts';
 export * from './partner.ts';
 export * from './request.ts';
 export * from './dead-letter.ts';
+export * from './jar-budget.ts';

@@ -29,6 +29,11 @@ export const trackerOutcomeSchema = z.object({
   status: z.enum(TRACKER_STATUSES),
   durationMs: z.number().min(0),
   error: z.string().nullable(),
+  /**
+   * What the run had to cut or could not read for this partner, without values (jar entries over
+   * the budget, a capture that was partial, a request body over the limit). Absent when nothing.
+   */
+  warnings: z.array(z.string()).optional(),
 });
 
 /** The one-event result: `execute` prints it, the processor turns it into requests and a jar. */
