@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'ERR_KAFKA_UNKNOWN_TOPIC'
   | 'ERR_KAFKA_BROKER_UNREACHABLE'
   | 'ERR_KAFKA_CLIENT'
+  | 'ERR_KAFKA_RECORD_TOO_LARGE'
   | 'ERR_LOCAL_BROKER'
   // topology
   | 'ERR_TOPOLOGY_INVALID'
@@ -94,6 +95,22 @@ export class BrokerUnreachableError extends TagstreamError {
 export class KafkaClientError extends TagstreamError {
   constructor(message: string, context: Record<string, unknown> = {}, options?: { cause?: unknown }) {
     super('ERR_KAFKA_CLIENT', message, context, options);
+  }
+}
+
+/**
+ * A record that cannot be produced because of its own content: larger than the topic's
+ * `max.message.bytes` (checked before producing, or refused by the broker). The record's fault,
+ * not the cluster's: it is dead-lettered, the partition goes on.
+ */
+export class RecordTooLargeError extends TagstreamError {
+  constructor(topic: string, bytes: number | undefined, limit: number | undefined, context: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(
+      'ERR_KAFKA_RECORD_TOO_LARGE',
+      bytes === undefined ? `a record for ${topic} was refused by the broker as too large` : `a record of ${bytes} bytes for ${topic} exceeds its max.message.bytes (${limit ?? 'unknown'})`,
+      { topic, bytes, limit, ...context },
+      options,
+    );
   }
 }
 

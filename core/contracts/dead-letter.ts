@@ -14,8 +14,12 @@ export const deadLetterSourceSchema = z.object({
   timestamp: z.number(),
 });
 
-/** Why an event could not be executed: malformed (never retried), executor failed after its attempts, the topology failed on it. */
-export const EVENT_DEAD_LETTER_REASONS = ['invalid-event', 'executor-failed', 'processing-failed'] as const;
+/**
+ * Why an event could not be executed or published: malformed (never retried), executor failed
+ * after its attempts, the topology failed on it, or an output its topic would refuse (a record over
+ * max.message.bytes, a captured request body over limits.requestBodyBytes).
+ */
+export const EVENT_DEAD_LETTER_REASONS = ['invalid-event', 'executor-failed', 'processing-failed', 'output-too-large'] as const;
 
 /** The value of tracking.events.dlq. */
 export const eventDeadLetterSchema = z.object({

@@ -57,10 +57,19 @@ function isEntryPoint(): boolean {
 const isEntry = isEntryPoint();
 if (isEntry) {
   main(process.argv).then(
-    (code) => process.exit(code),
+    (code) => exitAfterFlush(code),
     (err: unknown) => {
       process.stderr.write(`fatal: ${String(err)}\n`);
-      process.exit(1);
+      exitAfterFlush(1);
     },
   );
+}
+
+/**
+ * Exits once stdout and stderr have handed everything to the OS. A command's output is one
+ * document (execute prints megabytes for a large page): process.exit() right after write() drops
+ * what is still queued when the reader of the pipe is slower than us.
+ */
+export function exitAfterFlush(code: number): void {
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
 }

@@ -15,7 +15,8 @@ import { createExecutor, type Executor as ExecutorPoolImpl } from '../../process
 import { DEFAULT_COOKIE_STORE, processorTopology, type Executor } from '../../topology/app/processor.ts';
 import type { Settings } from '../config.ts';
 import type { KafkaClient } from '../kafka/types.ts';
-import { eventDeadLetters, startStreams, type StreamsHandle } from '../streams/index.ts';
+import { eventDeadLetters, recordLimits, startStreams, type StreamsHandle } from '../streams/index.ts';
+import { InvalidInputError, UnknownTopicError } from '../../core/errors.ts';
 import { poolExecutor } from './executor-adapter.ts';
 import { combineReadiness, type Readiness, type Role } from './role.ts';
 
@@ -41,6 +42,8 @@ export function configuredProcessorTopology(settings: Settings, executor: Execut
     cookieStore: DEFAULT_COOKIE_STORE,
     concurrency: settings.processor.concurrency ?? settings.executor.browsers * settings.executor.pagesPerBrowser,
     retries: settings.processor.retries,
+    jarBudget: settings.limits.jar,
+    maxRequestBodyBytes: settings.limits.requestBodyBytes,
     ...(settings.processor.executorTimeoutMs === undefined ? {} : { executorTimeoutMs: settings.processor.executorTimeoutMs }),
     ...(now === undefined ? {} : { now }),
   });
@@ -48,6 +51,7 @@ export function configuredProcessorTopology(settings: Settings, executor: Execut
 
 export async function startProcessor(options: ProcessorOptions): Promise<ProcessorHandle> {
   const { settings } = options;
+  await checkLimitsFit(options.client, settings);
   const state = settings.state.store === 'memory' ? { store: 'memory' as const } : { store: 'lmdb' as const, dir: settings.state.dir, noSync: settings.state.noSync };
   return startStreams({
     name: 'processor',
@@ -143,4 +147,42 @@ function poolReadiness(pool: ExecutorPoolImpl | undefined): Readiness {
   const health = (pool as { health?: () => { up: boolean; reason?: string } } | undefined)?.health?.();
   if (health === undefined || health.up) return { ready: true, reasons: [] };
   return { ready: false, reasons: [health.reason ?? 'executor: no browser'] };
+}
+
+/** Room for what a stored jar adds to the jar itself (version, updatedAt, key) and a record's framing. */
+const JAR_RECORD_OVERHEAD = 4096;
+/** Room for what a request record adds to its body (URL, headers, ids, JSON escaping of a base64 body). */
+const REQUEST_RECORD_OVERHEAD = 64 * 1024;
+
+/**
+ * The limits must fit the topics they protect: a budget that lets a jar grow past the cookie
+ * topic's max.message.bytes would stop nothing. Checked at start against the cluster's topics
+ * (missing topics are the stream runtime's error, reported next).
+ */
+async function checkLimitsFit(client: KafkaClient, settings: Settings): Promise<void> {
+  const admin = await client.admin();
+  try {
+    const { cookies, requests } = settings.topics;
+    const limits = await recordLimits(admin, [cookies, requests]).catch((error: unknown) => {
+      if (error instanceof UnknownTopicError) return undefined;
+      throw error;
+    });
+    if (limits === undefined) return;
+    const jarLimit = limits.get(cookies);
+    if (jarLimit !== undefined && settings.limits.jar.jarBytes + JAR_RECORD_OVERHEAD > jarLimit) {
+      throw new InvalidInputError(
+        'limits.jar.jarBytes (LIMIT_JAR_BYTES)',
+        `${settings.limits.jar.jarBytes} bytes do not fit in one record of ${cookies} (max.message.bytes ${jarLimit}, ${JAR_RECORD_OVERHEAD} bytes kept for the record around the jar): lower it or raise the topic's max.message.bytes`,
+      );
+    }
+    const requestLimit = limits.get(requests);
+    if (requestLimit !== undefined && settings.limits.requestBodyBytes + REQUEST_RECORD_OVERHEAD > requestLimit) {
+      throw new InvalidInputError(
+        'limits.requestBodyBytes (LIMIT_REQUEST_BODY_BYTES)',
+        `${settings.limits.requestBodyBytes} bytes do not fit in one record of ${requests} (max.message.bytes ${requestLimit}, ${REQUEST_RECORD_OVERHEAD} bytes kept for the URL, headers and ids)`,
+      );
+    }
+  } finally {
+    await admin.close();
+  }
 }

@@ -13,6 +13,7 @@ import type { KafkaProducer, ProduceRecord, RecordMetadata } from '../kafka/type
 
 interface Pending {
   records: readonly ProduceRecord[];
+  bytes: number;
   resolve: (metadata: RecordMetadata[]) => void;
   reject: (error: unknown) => void;
 }
@@ -22,12 +23,28 @@ export interface BatchingProducerOptions {
   maxInFlight?: number;
   /** Upper bound of records in one request (default 10,000). */
   maxBatchRecords?: number;
+  /**
+   * Upper bound of key + value bytes in one request (default 512 KiB). The client puts all records
+   * of one partition in one record batch, and the broker refuses a batch over the topic's
+   * `max.message.bytes` (1 MiB by default) whole: without this bound, a few large jars finishing
+   * together would fail every record that shared their request. A single larger record goes alone.
+   */
+  maxBatchBytes?: number;
+}
+
+/** What a record weighs in a request (key + value + headers; the framing is small and bounded). */
+export function recordBytes(record: ProduceRecord): number {
+  const size = (v: ProduceRecord['value']): number => (v === null ? 0 : typeof v === 'string' ? Buffer.byteLength(v, 'utf8') : v.length);
+  let n = size(record.key) + size(record.value);
+  if (record.headers) for (const [k, v] of Object.entries(record.headers)) n += Buffer.byteLength(k, 'utf8') + size(v);
+  return n;
 }
 
 export class BatchingProducer implements KafkaProducer {
   readonly #inner: KafkaProducer;
   readonly #maxInFlight: number;
   readonly #maxBatch: number;
+  readonly #maxBytes: number;
   #queue: Pending[] = [];
   #inFlight = 0;
   #scheduled = false;
@@ -38,12 +55,15 @@ export class BatchingProducer implements KafkaProducer {
     this.#inner = inner;
     this.#maxInFlight = Math.max(1, options.maxInFlight ?? 1);
     this.#maxBatch = Math.max(1, options.maxBatchRecords ?? 10_000);
+    this.#maxBytes = Math.max(1, options.maxBatchBytes ?? 512 * 1024);
   }
 
   send(records: readonly ProduceRecord[]): Promise<RecordMetadata[]> {
     if (records.length === 0) return Promise.resolve([]);
     return new Promise<RecordMetadata[]>((resolve, reject) => {
-      this.#queue.push({ records, resolve, reject });
+      let bytes = 0;
+      for (const r of records) bytes += recordBytes(r);
+      this.#queue.push({ records, bytes, resolve, reject });
       this.#schedule();
     });
   }
@@ -71,10 +91,15 @@ export class BatchingProducer implements KafkaProducer {
     while (this.#inFlight < this.#maxInFlight && this.#queue.length > 0) {
       const batch: Pending[] = [];
       let count = 0;
-      while (this.#queue.length > 0 && (batch.length === 0 || count + this.#queue[0]!.records.length <= this.#maxBatch)) {
+      let bytes = 0;
+      while (
+        this.#queue.length > 0 &&
+        (batch.length === 0 || (count + this.#queue[0]!.records.length <= this.#maxBatch && bytes + this.#queue[0]!.bytes <= this.#maxBytes))
+      ) {
         const next = this.#queue.shift()!;
         batch.push(next);
         count += next.records.length;
+        bytes += next.bytes;
       }
       this.#inFlight += 1;
       this.#requests += 1;

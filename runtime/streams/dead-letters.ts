@@ -13,12 +13,14 @@ export type DeadLetterRouter = (error: unknown, record: ConsumedRecord) => Produ
 /**
  * The events DLQ: a malformed record (ERR_INVALID_INPUT: bad JSON, not an event, a field wrong)
  * at once as `invalid-event`; a failure of the topology's own code on the record as
- * `processing-failed`. Anything else (not the record's fault) is not routed.
+ * `processing-failed`; an output its topic would refuse (ERR_KAFKA_RECORD_TOO_LARGE) as
+ * `output-too-large`. Anything else (not the record's fault: a broker down) is not routed.
  */
 export const EVENT_DEAD_LETTER_CODES: Readonly<Partial<Record<ErrorCode, EventDeadLetterReason>>> = Object.freeze({
   ERR_INVALID_INPUT: 'invalid-event',
   ERR_TOPOLOGY_NODE_FAILED: 'processing-failed',
   ERR_TOPOLOGY_NULL_KEY: 'processing-failed',
+  ERR_KAFKA_RECORD_TOO_LARGE: 'output-too-large',
 });
 
 export function eventDeadLetters(topic: string, codes = EVENT_DEAD_LETTER_CODES, now: () => number = Date.now): DeadLetterRouter {

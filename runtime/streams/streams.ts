@@ -18,14 +18,15 @@
  */
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../core/log.ts';
-import type { CommitOffset, ConsumedRecord, RecordMetadata } from '../../core/records.ts';
+import type { CommitOffset, ConsumedRecord, ProduceRecord, RecordMetadata } from '../../core/records.ts';
 import { InMemoryStoreProvider, LmdbStoreProvider } from '../../state/index.ts';
 import { TopologyEngine, type Topology } from '../../topology/index.ts';
 import type { KafkaAdmin, KafkaClient, KafkaProducer } from '../kafka/types.ts';
 import { createRunner, type RunnerSettingsInput, type RunnerStatus, type StreamRunner } from '../runner/index.ts';
-import type { TopicRequirements } from '../runner/checks.ts';
+import { verifyTopicRequirements, type TopicRequirements } from '../runner/checks.ts';
+import { RecordTooLargeError } from '../../core/errors.ts';
 import type { Readiness } from '../roles/role.ts';
-import { BatchingProducer } from './batching-producer.ts';
+import { BatchingProducer, recordBytes } from './batching-producer.ts';
 import type { DeadLetterRouter } from './dead-letters.ts';
 import { TopologyState, type ClosableStoreProvider } from './state.ts';
 
@@ -81,13 +82,21 @@ export async function startStreams(options: StreamsOptions): Promise<StreamsHand
   const state = new TopologyState(stores, topology.stores, log);
   const engine = new TopologyEngine(topology, { stores: state.guarded });
 
+  const runnerSettings = options.runner ?? {};
+  const requirements = topologyRequirements(topology, { requireCompacted: runnerSettings.requireCompactedChangelog ?? true });
   let admin: KafkaAdmin | undefined;
   let producer: KafkaProducer | undefined;
+  let limits: ReadonlyMap<string, number>;
   try {
     admin = await client.admin();
+    await verifyTopicRequirements(admin, requirements, { groupId: options.groupId });
+    limits = await recordLimits(admin, topology.sinkTopics);
     // One produce request per record would cap the member at one broker round trip per record
-    // (see batching-producer.ts): concurrent records share requests instead.
-    producer = new BatchingProducer(await client.producer(options.clientId === undefined ? {} : { clientId: options.clientId }));
+    // (see batching-producer.ts): concurrent records share requests instead, within the smallest
+    // max.message.bytes of the topics written (a record batch over it is refused whole).
+    producer = new BatchingProducer(await client.producer(options.clientId === undefined ? {} : { clientId: options.clientId }), {
+      maxBatchBytes: Math.min(DEFAULT_BATCH_BYTES, ...[...limits.values()].map((l) => l - RECORD_OVERHEAD_BYTES)),
+    });
   } catch (error) {
     await Promise.allSettled([admin?.close(), stores.close()]);
     throw error;
@@ -104,21 +113,21 @@ export async function startStreams(options: StreamsOptions): Promise<StreamsHand
   };
 
   const router = options.deadLetters;
-  const runnerSettings = options.runner ?? {};
   const deadLetterTopics = new Set<string>();
+  const recordLimitsByTopic = limits;
   const runner = createRunner({
     ...runnerSettings,
     client,
     groupId: options.groupId,
     topics: topology.streamTopics,
     changelogs: state.bindings(stateAdmin),
-    requirements: topologyRequirements(topology, { requireCompacted: runnerSettings.requireCompactedChangelog ?? true }),
+    requirements,
     onCommitted: (offsets: readonly CommitOffset[]) => state.afterConsumerCommit(offsets),
     producer: acknowledging,
     logger: log,
     ...(options.clientId === undefined ? {} : { clientId: options.clientId }),
     ...(options.registry === undefined ? {} : { registry: options.registry }),
-    handler: (record: ConsumedRecord) => engine.handle(record),
+    handler: (record: ConsumedRecord) => engine.handle(record).then((outputs) => withinLimits(outputs, recordLimitsByTopic, record)),
     onError: async (error: unknown, record: ConsumedRecord): Promise<void> => {
       const letter = router?.(error, record);
       if (letter === undefined) throw error;
@@ -172,4 +181,37 @@ function streamsReadiness(name: string, status: RunnerStatus): Readiness {
   const restoring = status.partitions.filter((p) => p.state === 'restoring').length;
   if (restoring > 0) return { ready: false, reasons: [`${name}: ${restoring} of ${status.partitions.length} partitions restoring`] };
   return { ready: true, reasons: [] };
+}
+
+/** Kafka's default max.message.bytes (broker `message.max.bytes`), when a topic does not set its own. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
+/** Record and batch framing around key + value + headers, with room to spare. */
+const RECORD_OVERHEAD_BYTES = 512;
+const DEFAULT_BATCH_BYTES = 512 * 1024;
+
+/** max.message.bytes per topic (the topic's own setting, else Kafka's default). */
+export async function recordLimits(admin: KafkaAdmin, topics: readonly string[]): Promise<Map<string, number>> {
+  const limits = new Map<string, number>();
+  if (topics.length === 0) return limits;
+  for (const d of await admin.describeTopics(topics)) {
+    const configured = Number(d.configs['max.message.bytes']);
+    limits.set(d.name, Number.isFinite(configured) && configured > 0 ? configured : DEFAULT_MAX_MESSAGE_BYTES);
+  }
+  return limits;
+}
+
+/**
+ * A record's outputs are checked before any is produced: one that its topic would refuse fails the
+ * whole record with RecordTooLargeError (dead-lettered by the router), so no partial output is
+ * published and the produce request it would have shared fails nobody else.
+ */
+function withinLimits(outputs: ProduceRecord[], limits: ReadonlyMap<string, number>, source: ConsumedRecord): ProduceRecord[] {
+  for (const output of outputs) {
+    const limit = limits.get(output.topic) ?? DEFAULT_MAX_MESSAGE_BYTES;
+    const bytes = recordBytes(output) + RECORD_OVERHEAD_BYTES;
+    if (bytes > limit) {
+      throw new RecordTooLargeError(output.topic, bytes, limit, { sourceTopic: source.topic, partition: source.partition, offset: source.offset });
+    }
+  }
+  return outputs;
 }

@@ -25,7 +25,7 @@ function fakeProducer(): KafkaProducer & { requests: ProduceRecord[][]; ack(erro
 const rec = (v: string): ProduceRecord => ({ topic: 't', key: 'k', value: v });
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-describe('BatchingProducer (runtime/app)', () => {
+describe('BatchingProducer (runtime/streams)', () => {
   it('sends at once when idle, coalesces what arrives while a request is in flight, and gives each caller its own metadata', async () => {
     const inner = fakeProducer();
     const p = new BatchingProducer(inner);
@@ -58,5 +58,29 @@ describe('BatchingProducer (runtime/app)', () => {
     await tick();
     inner.ack();
     expect(await c).to.have.length(1);
+  });
+
+  it('bounds the bytes of one request: large records do not share a request over the bound, one larger than it goes alone', async () => {
+    const inner = fakeProducer();
+    const p = new BatchingProducer(inner, { maxBatchBytes: 1000 });
+    const first = p.send([rec('x')]);
+    await tick();
+    const big = [p.send([rec('a'.repeat(600))]), p.send([rec('b'.repeat(600))]), p.send([rec('c'.repeat(2000))]), p.send([rec('d')])];
+    inner.ack();
+    await first;
+    for (let i = 0; i < 4; i += 1) {
+      // The next request leaves in the macrotask after the ack's: wait past it.
+      await tick();
+      await tick();
+      inner.ack();
+    }
+    await Promise.all(big);
+    // a + b would be 1202 bytes (key included): apart; c alone is over the bound: alone; d after it.
+    expect(inner.requests.slice(1).map((r) => r.map((x) => String(x.value).slice(0, 1)))).to.deep.equal([['a'], ['b'], ['c'], ['d']]);
+    const small = [p.send([rec('e')]), p.send([rec('f')])];
+    await tick();
+    inner.ack();
+    await Promise.all(small);
+    expect(inner.requests.at(-1)?.map((x) => x.value), 'small records still share one').to.deep.equal(['e', 'f']);
   });
 });

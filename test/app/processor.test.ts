@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
+import { InvalidInputError } from '../../core/errors.ts';
 import { loadSettings, type Settings, type SettingsInput } from '../../runtime/config.ts';
 import { startProcessor, type ProcessorHandle } from '../../runtime/roles/index.ts';
 import { EmbeddedKafka, createEmbeddedClient } from '../../runtime/kafka/embedded/index.ts';
@@ -239,6 +240,77 @@ function scenarios(kind: 'embedded' | 'platformatic'): void {
     );
     for (const l of letters) expect(l.source.topic).to.equal(topics.events);
     await producer.close();
+  });
+
+  it(`${kind}: one tag cannot stop the processor: a hog's 4 MB jar is cut to the budget, a 2 MB request body is dead-lettered, everyone else goes on`, async function () {
+    this.timeout(60_000);
+    const settings = settingsFor(prefix(), { state: { store: 'memory' } });
+    const client = newClient();
+    const admin = await client.admin();
+    await createTopics(admin, settings);
+    await admin.close();
+    const producer = await client.producer();
+    const seen: Array<{ eventId: string; visits: number | null }> = [];
+    const base = fakeExecutor(seen);
+    const big = 'x'.repeat(1024 * 1024);
+    const executor: Executor = async (ev, jar, signal) => {
+      const result = await base(ev, jar, signal);
+      if (ev.userId === 'hog') {
+        // The hog tag of the defect: 4 x 1 MB of localStorage and 60 cookies of 3 KB.
+        result.jar.localStorage['https://shop.example'] = { k0: big, k1: big, k2: big, k3: big, id: 'hog-id' };
+        for (let j = 0; j < 60; j += 1) result.jar.cookies.push({ name: `c${j}`, value: 'z'.repeat(3000), domain: 'shop.example', path: '/', expires: -1, httpOnly: false, secure: false, sameSite: 'Lax' });
+      }
+      if (ev.userId === 'poster') {
+        result.requests.push({ partner: 'p2', method: 'POST', url: 'https://collect.p2.example/batch', headers: {}, body: 'b'.repeat(2 * 1024 * 1024), bodyEncoding: 'utf8', transport: 'fetch' });
+      }
+      return result;
+    };
+    const processor = await start(settings, executor);
+    const { topics } = settings;
+    await producer.send([
+      { topic: topics.events, key: 'hog', value: JSON.stringify(event('h1', 'hog')) },
+      { topic: topics.events, key: 'poster', value: JSON.stringify(event('p1', 'poster')) },
+      { topic: topics.events, key: 'alice', value: JSON.stringify(event('a1', 'alice')) },
+      { topic: topics.events, key: 'hog', value: JSON.stringify(event('h2', 'hog')) },
+    ]);
+    await waitFor('4 events processed', () => processor.status().processed >= 4, 30_000);
+    expect(processor.status().state, 'still running').to.equal('running');
+    const jars = await readAll(client, topics.cookies, PARTITIONS);
+    const hogJars = jars.filter((r) => r.key?.toString() === 'hog');
+    expect(hogJars).to.have.length(2);
+    for (const r of hogJars) expect(r.value!.length, 'a stored jar within limits.jar.jarBytes').to.be.at.most(settings.limits.jar.jarBytes + 100);
+    const lastHog = parse<StoredJar>(hogJars[1]!);
+    expect(lastHog.localStorage['https://shop.example']?.id, 'the small id survives').to.equal('hog-id');
+    expect(lastHog.cookies.find((c) => c.name === 'visits')?.value, 'the visit counter survives').to.equal('2');
+    expect(seen.find((s) => s.eventId === 'h2')?.visits).to.equal(1);
+    const requests = (await readAll(client, topics.requests, PARTITIONS)).map((r) => parse<RequestRecord>(r));
+    expect(requests.map((r) => r.idempotencyKey).sort(), 'every request but the oversize one').to.deep.equal(['a1:p1:0', 'h1:p1:0', 'h2:p1:0', 'p1:p1:0']);
+    const letters = (await readAll(client, topics.eventsDlq, PARTITIONS)).map((r) => parse<EventDeadLetter>(r));
+    expect(letters.map((l) => [l.reason, l.code])).to.deep.equal([['output-too-large', 'ERR_KAFKA_RECORD_TOO_LARGE']]);
+    expect(letters[0]?.error).to.contain(`${2 * 1024 * 1024} bytes`);
+    await producer.close();
+  });
+
+  it(`${kind}: a jar budget that cannot fit in a record of the cookie topic is refused at start, naming the setting`, async function () {
+    this.timeout(30_000);
+    const settings = settingsFor(prefix(), { state: { store: 'memory' } });
+    const client = newClient();
+    const admin = await client.admin();
+    const { topics } = settings;
+    await admin.createTopics([
+      { name: topics.events, partitions: PARTITIONS },
+      { name: topics.cookies, partitions: PARTITIONS, configs: { 'cleanup.policy': 'compact', 'max.message.bytes': '100000' } },
+      { name: topics.requests, partitions: PARTITIONS },
+      { name: topics.eventsDlq, partitions: PARTITIONS },
+    ]);
+    await admin.close();
+    const error = await start(settings, fakeExecutor([])).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).to.be.instanceOf(InvalidInputError);
+    expect((error as InvalidInputError).context.field).to.equal('limits.jar.jarBytes (LIMIT_JAR_BYTES)');
+    expect((error as Error).message).to.contain('max.message.bytes 100000');
   });
 
   it(`${kind}: lmdb stores: a restarted processor restores the jars (only the changelog after its checkpoint) and goes on from them`, async function () {

@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import kafkajs from 'kafkajs';
-import { BrokerUnreachableError, UnknownTopicError } from '../../core/errors.ts';
+import { BrokerUnreachableError, RecordTooLargeError, UnknownTopicError } from '../../core/errors.ts';
 import { EmbeddedKafka, createEmbeddedClient } from '../../runtime/kafka/embedded/index.ts';
 import { createKafkaClient } from '../../runtime/kafka/index.ts';
 import { partitionForKey } from '../../runtime/kafka/partitioner.ts';
@@ -176,6 +176,18 @@ for (const target of targets) {
       await reader.read(topic, 0, 0, (records) => void read.push(...records));
       await reader.close();
       expect(read.map((r) => r.value?.toString() ?? null)).to.deep.equal(['{"cookies":[]}', null]);
+    });
+
+    it('a record over the topic\'s max.message.bytes fails with ERR_KAFKA_RECORD_TOO_LARGE (the record\'s fault, not the cluster\'s)', async function () {
+      if (!target.real) {
+        this.skip(); // the embedded broker does not enforce max.message.bytes: the stream runtime checks sizes itself
+      }
+      const topic = await newTopic(1, { 'max.message.bytes': '10000' });
+      const { error } = await rejection(() => producer.send([{ topic, key: 'k', value: 'x'.repeat(50_000) }]));
+      expect(error).to.be.instanceOf(RecordTooLargeError);
+      expect((error as RecordTooLargeError).code).to.equal('ERR_KAFKA_RECORD_TOO_LARGE');
+      // The producer is still usable for records that fit.
+      expect(await producer.send([{ topic, key: 'k', value: 'small' }])).to.have.length(1);
     });
 
     it('round-trips headers (text and binary), and a record without headers has none', async () => {

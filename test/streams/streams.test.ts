@@ -142,6 +142,51 @@ function scenarios(kind: 'embedded' | 'platformatic'): void {
     await admin.close();
   });
 
+  it(`${kind}: an output its topic would refuse (over max.message.bytes) fails only its record, which is dead-lettered before anything is produced; the rest goes on`, async function () {
+    this.timeout(30_000);
+    const t = names();
+    const client = newClient();
+    const admin = await client.admin();
+    await admin.createTopics([
+      { name: t.a, partitions: 1 },
+      { name: t.out, partitions: 1, configs: { 'max.message.bytes': '10000' } },
+      { name: t.dlq, partitions: 1 },
+    ]);
+    const b = topology();
+    b.stream<{ size: number }>(t.a, { name: 'in' })
+      .flatMapValues((v) => [`first:${v.size}`, 'y'.repeat(v.size)], { name: 'expand' })
+      .to(t.out, { name: 'out' });
+    const codes: string[] = [];
+    const app = await startStreams({
+      name: 'expander',
+      topology: b.build(),
+      client,
+      groupId: `${t.a}-g`,
+      state: { store: 'memory' },
+      registry: new Registry(),
+      logger: silentLogger(),
+      deadLetters: (error, record) => {
+        codes.push((error as { code?: string }).code ?? '?');
+        return hasCode(error, 'ERR_KAFKA_RECORD_TOO_LARGE') ? { topic: t.dlq, key: record.key, value: record.value } : undefined;
+      },
+    });
+    apps.push(app);
+    const producer = await client.producer();
+    await producer.send([
+      { topic: t.a, key: 'k', value: JSON.stringify({ size: 100 }) },
+      { topic: t.a, key: 'k', value: JSON.stringify({ size: 20_000 }) },
+      { topic: t.a, key: 'k', value: JSON.stringify({ size: 200 }) },
+    ]);
+    await waitFor('3 processed', () => app.status().processed >= 3, 20_000);
+    expect(app.status().state).to.equal('running');
+    expect(codes).to.deep.equal(['ERR_KAFKA_RECORD_TOO_LARGE']);
+    const out = (await readAll(client, t.out, 1)).map((r) => (JSON.parse(r.value!.toString()) as string).slice(0, 10));
+    expect(out, 'none of the big record\'s outputs, not even the small first one').to.deep.equal(['first:100', 'y'.repeat(10), 'first:200', 'y'.repeat(10)]);
+    expect((await readAll(client, t.dlq, 1)).map((r) => r.value?.toString())).to.deep.equal([JSON.stringify({ size: 20_000 })]);
+    await producer.close();
+    await admin.close();
+  });
+
   it(`${kind}: start-up checks come from the topology: a source not co-partitioned with the store's changelog fails before joining`, async function () {
     this.timeout(30_000);
     const t = names();

@@ -18,6 +18,8 @@
 import { hasCode } from '../../core/errors.ts';
 import { retrying, withTimeout } from '../../core/async.ts';
 import {
+  DEFAULT_JAR_BUDGET,
+  enforceJarBudget,
   eventDeadLetter,
   mergeCookies,
   parseEventsTopicValue,
@@ -26,12 +28,13 @@ import {
   type EventDeadLetter,
   type EventsTopicValue,
   type ExecuteResult,
+  type JarBudget,
   type JarMergeRecord,
   type PageViewEvent,
   type RequestRecord,
   type StoredJar,
 } from '../../core/contracts/index.ts';
-import { InvalidInputError } from '../../core/errors.ts';
+import { InvalidInputError, RecordTooLargeError } from '../../core/errors.ts';
 import { topology, type Topology } from '../dsl.ts';
 
 /** Runs one event in the emulated browser with the visitor's jar (null for a first visit). */
@@ -74,9 +77,15 @@ export interface ProcessorTopologyOptions {
   retries?: number;
   /** First delay between attempts (exponential with jitter after it). Default 50 ms. */
   retryDelayMs?: number;
+  /** What one visitor's jar may hold (core/contracts/jar-budget.ts); every stored jar is within it. */
+  jarBudget?: JarBudget;
+  /** A captured request with a larger body is not published: the events DLQ says why. Default 512 KiB. */
+  maxRequestBodyBytes?: number;
   /** Clock for `updatedAt` and dead letters. Default Date.now. */
   now?: () => number;
 }
+
+export const DEFAULT_MAX_REQUEST_BODY_BYTES = 512 * 1024;
 
 type Routed = EventsTopicValue & { jar: StoredJar | null };
 type Outcome =
@@ -87,6 +96,8 @@ export function processorTopology(options: ProcessorTopologyOptions): Topology {
   const topics: ProcessorTopics = { ...DEFAULT_PROCESSOR_TOPICS, ...options.topics };
   const now = options.now ?? Date.now;
   const store = options.cookieStore ?? DEFAULT_COOKIE_STORE;
+  const budget = options.jarBudget ?? DEFAULT_JAR_BUDGET;
+  const maxBody = options.maxRequestBodyBytes ?? DEFAULT_MAX_REQUEST_BODY_BYTES;
   const b = topology();
 
   const records = b.stream<unknown>(topics.events, { name: 'events-source' });
@@ -111,11 +122,34 @@ export function processorTopology(options: ProcessorTopologyOptions): Topology {
   );
   const [executed, failed] = outcomes.branch([(o) => o.ok, (o) => !o.ok], { name: 'execution-outcome', childNames: ['executed', 'failed'] }) as [typeof outcomes, typeof outcomes];
 
-  executed.flatMapValues((o) => requestRecords(executedOnly(o)), { name: 'captured-requests' }).to(topics.requests, { name: 'requests-sink' });
+  executed
+    .flatMapValues((o) => requestRecords(executedOnly(o)).filter((r) => bodyBytes(r) <= maxBody), { name: 'captured-requests' })
+    .to(topics.requests, { name: 'requests-sink' });
+  // A body over the limit would make a record the requests topic may refuse, and no partner
+  // endpoint expects megabytes from a tag: the request is not published, the DLQ says so.
+  executed
+    .flatMapValues((o, ctx): EventDeadLetter[] => {
+      const done = executedOnly(o);
+      return requestRecords(done)
+        .filter((r) => bodyBytes(r) > maxBody)
+        .map((r) =>
+          eventDeadLetter({
+            reason: 'output-too-large',
+            error: new RecordTooLargeError(topics.requests, bodyBytes(r), maxBody, { partner: r.partner, idempotencyKey: r.idempotencyKey, limit: 'limits.requestBodyBytes' }),
+            attempts: 1,
+            source: { topic: ctx.topic, partition: ctx.partition, offset: ctx.offset, timestamp: ctx.timestamp },
+            value: JSON.stringify(done.event),
+            now,
+          }),
+        );
+    }, { name: 'oversize-requests' })
+    .to(topics.eventsDlq, { name: 'oversize-requests-dlq-sink' });
   executed
     .mapValues((o): StoredJar => {
       const done = executedOnly(o);
-      return { ...done.result.jar, version: (done.previous?.version ?? 0) + 1, updatedAt: new Date(now()).toISOString() };
+      // The executor keeps its jars within the budget; this holds it for any executor.
+      const { jar } = enforceJarBudget(done.result.jar, budget);
+      return { ...jar, version: (done.previous?.version ?? 0) + 1, updatedAt: new Date(now()).toISOString() };
     }, { name: 'next-jar' })
     .toTable(jars, { name: 'write-jar', sinkName: 'jar-changelog-sink' });
   failed
@@ -137,7 +171,7 @@ export function processorTopology(options: ProcessorTopologyOptions): Topology {
   merges
     .mapValues((r): StoredJar => {
       if (r.kind !== 'jar-merge') throw new Error('branch invariant: not a jar-merge record');
-      return mergedJar(r.jar, r.record, now());
+      return mergedJar(r.jar, r.record, now(), budget);
     }, { name: 'merge-jar' })
     .toTable(jars, { name: 'write-merged-jar', sinkName: 'merged-jar-changelog-sink' });
 
@@ -180,6 +214,11 @@ async function execute(options: ProcessorTopologyOptions, event: PageViewEvent, 
   }
 }
 
+function bodyBytes(r: RequestRecord): number {
+  if (r.body === null) return 0;
+  return r.bodyEncoding === 'base64' ? Buffer.byteLength(r.body, 'base64') : Buffer.byteLength(r.body, 'utf8');
+}
+
 // The branch predicates guarantee it; the check keeps a wrong edit from writing a null jar (a delete).
 function executedOnly(o: Outcome): Extract<Outcome, { ok: true }> {
   if (!o.ok) throw new Error('branch invariant: a failed outcome reached the executed branch');
@@ -209,9 +248,9 @@ function requestRecords(done: Extract<Outcome, { ok: true }>): RequestRecord[] {
 }
 
 /** Partner cookies from an HTTP response, stored as the browser would (DESIGN.md "The dispatcher"). */
-function mergedJar(previous: StoredJar | null, record: JarMergeRecord, nowMs: number): StoredJar {
+function mergedJar(previous: StoredJar | null, record: JarMergeRecord, nowMs: number, budget: JarBudget): StoredJar {
   const base = previous ?? { cookies: [], localStorage: {}, version: 0, updatedAt: new Date(nowMs).toISOString() };
-  const merged = mergeCookies(base, record.cookies, Math.floor(nowMs / 1000));
+  const { jar: merged } = enforceJarBudget(mergeCookies(base, record.cookies, Math.floor(nowMs / 1000)), budget);
   return { ...merged, version: base.version + 1, updatedAt: new Date(nowMs).toISOString() };
 }
 

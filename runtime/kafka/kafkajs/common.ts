@@ -1,6 +1,6 @@
 import { createConnection } from 'node:net';
 import kafkajs, { type Kafka, type LogEntry, type logCreator } from 'kafkajs';
-import { BrokerUnreachableError, KafkaClientError, TagstreamError, UnknownTopicError } from '../../../core/errors.ts';
+import { BrokerUnreachableError, KafkaClientError, RecordTooLargeError, TagstreamError, UnknownTopicError } from '../../../core/errors.ts';
 import type { Logger } from '../../../core/log.ts';
 import type { Bytes } from '../types.ts';
 import { findInErrorTree, isErrorNode } from '../error-tree.ts';
@@ -67,6 +67,9 @@ export function mapError(error: unknown, ctx: ErrorContext): TagstreamError {
   }
   if (findInErrorTree(error, (n) => typeof n.name === 'string' && NETWORK_ERRORS.has(n.name)) !== undefined) {
     return new BrokerUnreachableError(ctx.brokers, ctx.connectTimeoutMs, { cause: error });
+  }
+  if (hasType(error, 'MESSAGE_TOO_LARGE') || hasType(error, 'RECORD_LIST_TOO_LARGE')) {
+    return new RecordTooLargeError((ctx.topics ?? []).join(','), undefined, undefined, { operation: ctx.operation, client: 'kafkajs' }, { cause: error });
   }
   const message = error instanceof Error ? error.message : String(error);
   const typed = findInErrorTree(error, (n) => typeof n.type === 'string');

@@ -1,4 +1,4 @@
-import { BrokerUnreachableError, KafkaClientError, TagstreamError, UnknownTopicError } from '../../../core/errors.ts';
+import { BrokerUnreachableError, KafkaClientError, RecordTooLargeError, TagstreamError, UnknownTopicError } from '../../../core/errors.ts';
 import { findInErrorTree, isErrorNode } from '../error-tree.ts';
 
 /**
@@ -60,6 +60,9 @@ export function mapError(error: unknown, ctx: ErrorContext): TagstreamError {
   }
   if (isNetworkFailure(error)) {
     return new BrokerUnreachableError(ctx.brokers, ctx.connectTimeoutMs, { cause: error });
+  }
+  if (hasApiId(error, 'MESSAGE_TOO_LARGE') || hasApiId(error, 'RECORD_LIST_TOO_LARGE')) {
+    return new RecordTooLargeError((ctx.topics ?? []).join(','), undefined, undefined, { operation: ctx.operation, client: 'platformatic' }, { cause: error });
   }
   const apiNode = findInErrorTree(error, (n) => typeof n.apiId === 'string');
   // The broker's own explanation (e.g. "Compacted topic cannot accept message without key") is
