@@ -12,13 +12,11 @@
  * - At-least-once: a record is done when the handler resolved and every record it produced was
  *   acknowledged; the committed offset is the per-partition watermark (OffsetTracker).
  */
-import type { Registry } from 'prom-client';
 import type {
   CommitOffset,
   ConsumedRecord,
   ConsumerListener,
   KafkaAdmin,
-  KafkaClient,
   KafkaConsumer,
   KafkaProducer,
   PartitionReader,
@@ -30,175 +28,13 @@ import { settledWithin } from '../../core/async.ts';
 import { componentLogger, type Logger } from '../../core/log.ts';
 import { InvalidInputError, RecordFailedError, RestoreFailedError, RunnerStateError } from '../../core/errors.ts';
 import { verifyTopicRequirements, type TopicRequirements } from './checks.ts';
-import { KeyScheduler, type KeyedJob } from './key-scheduler.ts';
+import { KeyScheduler } from './key-scheduler.ts';
+import { PartitionTask, type RecordJob } from './partition-task.ts';
 import { RunnerMetrics } from './metrics.ts';
-import { OffsetTracker } from './offset-tracker.ts';
-import { RunnerSettingsSchema, type RunnerSettings, type RunnerSettingsInput } from './settings.ts';
+import { RunnerSettingsSchema, type RunnerSettings } from './settings.ts';
+import type { ChangelogBinding, RecordContext, RecordHandler, RestoreProgress, RunnerOptions, RunnerState, RunnerStatus } from './types.ts';
 
-export interface RecordContext {
-  readonly topic: string;
-  readonly partition: number;
-  /**
-   * Aborted when the runner gives up on the record (revocation or shutdown timeout, fatal error).
-   * The record is then not committed and will be processed again by the partition's next owner.
-   */
-  readonly signal: AbortSignal;
-  /**
-   * Produces records with the runner's producer. The source record counts as done only once every
-   * record sent here (and every record the handler returns) is acknowledged by the broker.
-   */
-  send(records: readonly ProduceRecord[]): Promise<RecordMetadata[]>;
-}
-
-/** The work per record. Returned records are produced (and awaited) before the record is done. */
-export type RecordHandler = (
-  record: ConsumedRecord,
-  context: RecordContext,
-) => Promise<readonly ProduceRecord[] | void> | readonly ProduceRecord[] | void;
-
-/**
- * The state of a co-partitioned changelog (e.g. tracking.cookies). The state/ module implements it:
- * `restore` reads partition p of `topic` with the given reader (from its checkpoint or from 0) and
- * resolves when the store is up to date; `close` releases the partition's store.
- */
-export interface ChangelogBinding {
-  readonly topic: string;
-  restore(partition: number, reader: PartitionReader, signal: AbortSignal): Promise<void>;
-  close?(partition: number): Promise<void> | void;
-}
-
-export interface RunnerOptions extends RunnerSettingsInput {
-  client: KafkaClient;
-  groupId: string;
-  /** The source topic the group consumes (or `topics`). */
-  topic?: string;
-  /**
-   * Several co-partitioned source topics: partition p of each belongs to the same task (one key
-   * order, one set of stores per partition), as in a Kafka Streams task. The group's assignor must
-   * give partition p of every topic to the same member (range assignment does for topics with the
-   * same partition count).
-   */
-  topics?: readonly string[];
-  handler: RecordHandler;
-  changelog?: ChangelogBinding;
-  /** Several changelogs (one per store), restored in order before a partition's first record. */
-  changelogs?: readonly ChangelogBinding[];
-  /**
-   * The start-up checks; default derived from the topics and changelogs (all exist, each changelog
-   * co-partitioned with the first topic, compacted when requireCompactedChangelog).
-   */
-  requirements?: TopicRequirements;
-  /**
-   * Called when the handler or its produce failed. Resolving means "handled" (e.g. sent to a dead
-   * letter topic): the record counts as done. Absent or throwing: the runner fails and stops.
-   */
-  onError?: (error: unknown, record: ConsumedRecord) => Promise<void> | void;
-  /**
-   * Called after each successful commit of consumer offsets (where a stream runtime commits its
-   * stores, as Kafka Streams commits state with the offsets). Must not throw.
-   */
-  onCommitted?: (offsets: readonly CommitOffset[]) => void;
-  /** Producer for outputs; default: one created from `client` (and closed by stop()). */
-  producer?: KafkaProducer;
-  /** Prometheus registry for the runner's metrics; default: a private one. */
-  registry?: Registry;
-  logger?: Logger;
-  clientId?: string;
-}
-
-export interface RestoreProgress {
-  topic: string;
-  partition: number;
-  /** End offset of the changelog partition when the restore started. */
-  endOffset: number;
-  /** Next changelog offset to apply (-1 before the restore callback started reading). */
-  position: number;
-  remaining: number;
-  done: boolean;
-}
-
-export type PartitionState = 'restoring' | 'active' | 'revoking';
-
-export interface PartitionStatus {
-  partition: number;
-  state: PartitionState;
-  inFlight: number;
-  /** The offset the runner would commit now (undefined before any record). */
-  watermark: number | undefined;
-  /** The last offset this runner committed (-1 none), of the first source topic. */
-  committed: number;
-  /** Watermark and committed offset per source topic. */
-  topics: Record<string, { watermark: number | undefined; committed: number }>;
-  restore: RestoreProgress | undefined;
-}
-
-export type RunnerState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
-
-export interface RunnerStatus {
-  state: RunnerState;
-  groupId: string;
-  topic: string;
-  inFlight: number;
-  buffered: number;
-  /** Partitions whose fetching is paused now. */
-  pausedPartitions: number[];
-  partitions: PartitionStatus[];
-  processed: number;
-  /** Highest values seen since start (what the backpressure tests check); batch = largest delivery. */
-  peak: { inFlight: number; buffered: number; batch: number };
-}
-
-class PartitionTask {
-  state: PartitionState;
-  /** Offsets per source topic of this partition (one task reads partition p of every topic). */
-  readonly trackers = new Map<string, OffsetTracker>();
-  /** The last offset committed per source topic (-1 none). */
-  readonly committedBy = new Map<string, number>();
-  readonly abort = new AbortController();
-  /** Records received while restoring; they enter the scheduler once the state is restored. */
-  held: ConsumedRecord[] = [];
-  restore: RestoreProgress | undefined;
-  reader: PartitionReader | undefined;
-  /** Settles when the restore (and activation) is over, whatever its outcome. */
-  restored: Promise<void> = Promise.resolve();
-  /**
-   * Records of this partition being processed, each with the function that gives it up. One abort
-   * listener per partition calls them all: cheaper than two listeners per record on the signal.
-   */
-  readonly running = new Set<() => void>();
-
-  constructor(readonly partition: number, state: PartitionState) {
-    this.state = state;
-    this.tracker = this.trackerOf.bind(this);
-    this.abort.signal.addEventListener(
-      'abort',
-      () => {
-        for (const giveUp of [...this.running]) giveUp();
-      },
-      { once: true },
-    );
-  }
-
-  readonly tracker: (topic: string) => OffsetTracker;
-
-  private trackerOf(topic: string): OffsetTracker {
-    let tracker = this.trackers.get(topic);
-    if (tracker === undefined) {
-      tracker = new OffsetTracker();
-      this.trackers.set(topic, tracker);
-    }
-    return tracker;
-  }
-
-  committed(topic: string): number {
-    return this.committedBy.get(topic) ?? -1;
-  }
-}
-
-interface RecordJob extends KeyedJob {
-  readonly task: PartitionTask;
-  readonly record: ConsumedRecord;
-}
+export type { ChangelogBinding, PartitionState, PartitionStatus, RecordContext, RecordHandler, RestoreProgress, RunnerOptions, RunnerState, RunnerStatus } from './types.ts';
 
 const noop = (): void => undefined;
 
