@@ -14,6 +14,8 @@ export interface ExecutorMetrics {
   browsersReplaced: Counter<string>;
   pagesRecycled: Counter<string>;
   terminations: Counter<string>;
+  /** Jar entries the budget dropped; `where` is the cookie domain or localStorage origin, never a value. */
+  jarDropped: Counter<'partner' | 'where' | 'kind' | 'limit'>;
 }
 
 const byRegistry = new WeakMap<Registry, ExecutorMetrics>();
@@ -53,6 +55,12 @@ export function executorMetrics(registry: Registry = register): ExecutorMetrics 
     terminations: new Counter({
       name: 'tagstream_executor_script_terminations_total',
       help: 'Partner scripts terminated because they did not yield within their budget',
+      registers,
+    }),
+    jarDropped: new Counter({
+      name: 'tagstream_executor_jar_dropped_total',
+      help: 'Jar entries dropped by the jar budget, by partner (empty: unattributed), cookie domain or origin, kind and limit',
+      labelNames: ['partner', 'where', 'kind', 'limit'],
       registers,
     }),
   };

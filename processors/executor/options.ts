@@ -4,6 +4,8 @@
  */
 import type { CDPSession } from 'puppeteer-core';
 import type { Registry } from 'prom-client';
+import { DEFAULT_JAR_BUDGET, jarBudgetSchema, type JarBudget } from '../../core/contracts/jar-budget.ts';
+import { parseWith } from '../../core/contracts/parse.ts';
 import type { Logger } from '../../core/log.ts';
 import { CHROMIUM_PATH, HEADLESS_SHELL_PATH, runningAsRoot } from './browser.ts';
 import type { ScriptCache, ScriptCacheOptions } from './script-cache.ts';
@@ -41,6 +43,11 @@ export interface ExecutorOptions {
   /** An existing cache to share, or options for the executor's own (registered on `registry`). */
   scriptCache?: ScriptCache | Omit<ScriptCacheOptions, 'allowPrivateNetwork' | 'logger' | 'registry'>;
   logger?: Logger;
+  /**
+   * What a returned jar may hold (default DEFAULT_JAR_BUDGET): every jar `execute` returns is cut
+   * to it, the entries dropped reported in the partners' outcome warnings (docs/executor.md).
+   */
+  jarBudget?: JarBudget;
   /** Where the executor's metrics are registered (default: prom-client's default `register`). */
   registry?: Registry;
   /**
@@ -72,6 +79,9 @@ export function settingsOf(opts: ExecutorOptions): PoolSettings {
     acquireTimeoutMs: opts.acquireTimeoutMs ?? 60_000,
     idleRealMs: opts.idleRealMs ?? 15,
     extraArgs: opts.extraArgs ?? [],
+    // Validated here too: a pool built in code, not from the validated settings, gets the same
+    // bounds (InvalidInputError naming the field).
+    jarBudget: opts.jarBudget === undefined ? DEFAULT_JAR_BUDGET : parseWith(jarBudgetSchema, 'jarBudget', opts.jarBudget),
   };
 }
 

@@ -14,7 +14,9 @@ import { retrying } from '../../core/async.ts';
 import { componentLogger, type Logger } from '../../core/log.ts';
 import { BrowserCrashedError, ExecutorFailedError, ExecutorUnavailableError } from '../../core/errors.ts';
 import { launchChromium } from './browser.ts';
+import { limitJar } from './jar-limits.ts';
 import { executorMetrics, type ExecutorMetrics } from './metrics.ts';
+import { NO_WRITERS, type Writers } from './page/jar-attribution.ts';
 import { settingsOf, type ExecutorOptions, type PoolSettings } from './options.ts';
 import { runOnSlot, type RunSettings } from './page/run.ts';
 import { ScriptCache } from './script-cache.ts';
@@ -166,6 +168,8 @@ export class Executor {
   /**
    * Executes one page view: `event` and `partners` as in DESIGN.md, `jar` the visitor's jar from
    * their previous event (or null). Inputs are validated (InvalidInputError naming the field).
+   * The jar returned is within the pool's `jarBudget` (what it cut is in the partners' outcome
+   * warnings), and keeps the values passed in for whatever could not be read at the end.
    * Partner outcomes are in `trackers`; this rejects only when the executor itself failed after
    * its one retry (ExecutorFailedError, `context.attempts` page runs made) or is closed
    * (ExecutorUnavailableError).
@@ -179,8 +183,9 @@ export class Executor {
     const ps = parsePartners(partners);
     const j = jar === null || jar === undefined ? parseJar({}) : parseJar(jar);
     if (!ps.some((p) => consentGranted(p, ev.consent))) {
-      // Nothing to run: no tab, no change to the jar.
-      return { requests: [], jar: j, trackers: ps.map((p) => ({ partner: p.id, status: 'skipped', durationMs: 0, error: null })) };
+      // Nothing to run: no tab, no change to the jar (but a jar over the budget is cut all the same).
+      const skipped: ExecuteResult = { requests: [], jar: j, trackers: ps.map((p) => ({ partner: p.id, status: 'skipped', durationMs: 0, error: null })) };
+      return this.#limit(skipped, ev, ps, NO_WRITERS);
     }
     const endTimer = this.#metrics.duration.startTimer();
     let lastErr: unknown;
@@ -197,6 +202,7 @@ export class Executor {
         lastErr = err;
         slot.dirty = true;
         slot.handler = null;
+        slot.storageChange = null;
         this.#release(slot);
         if (attempts < MAX_PAGE_RUNS && !this.#closed) {
           this.#stats.retried++;
@@ -216,7 +222,9 @@ export class Executor {
   /** One page run on `slot`; the tab is wiped and released after the caller has the result. */
   async #runOn(slot: PooledSlot, ev: PageViewEvent, jar: Jar, ps: PartnerConfig[], attempt: number): Promise<ExecuteResult> {
     this.#onAttempt?.(slot.session, { eventId: ev.eventId, attempt });
-    const { result, cleanup } = await runOnSlot(slot, ev, jar, ps, this.#run);
+    const run = await runOnSlot(slot, ev, jar, ps, this.#run);
+    const { cleanup } = run;
+    const result = this.#limit(run.result, ev, ps, run.writers);
     this.#stats.executed++;
     for (const t of result.trackers) this.#metrics.outcomes.inc({ partner: t.partner, status: t.status });
     for (const q of result.requests) this.#metrics.captured.inc({ partner: q.partner ?? '' });
@@ -230,6 +238,19 @@ export class Executor {
       },
     );
     return result;
+  }
+
+  /** `result` within the pool's jar budget, what it dropped reported (jar-limits.ts). */
+  #limit(result: ExecuteResult, ev: PageViewEvent, ps: readonly PartnerConfig[], writers: Readonly<Writers>): ExecuteResult {
+    return limitJar(result, {
+      budget: this.#opts.jarBudget,
+      eventId: ev.eventId,
+      pageOrigin: new URL(ev.page.url).origin,
+      active: ps.filter((p) => consentGranted(p, ev.consent)),
+      writers,
+      metrics: this.#metrics,
+      log: this.#log,
+    });
   }
 
   /** Closes every browser; pending and later calls fail with ExecutorUnavailableError. */

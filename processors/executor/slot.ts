@@ -33,6 +33,19 @@ export interface Slot {
   readonly frameToken: string;
   /** The current visit's navigator values for its workers. */
   workerEnv: WorkerEnv | null;
+  /** Called with each Web Storage change the tab's renderer reports (page/storage-journal.ts). */
+  storageChange: ((c: StorageChange) => void) | null;
+}
+
+/**
+ * One change of Web Storage as CDP DOMStorage reports it: after the task that made it, so a
+ * later hang of the page cannot lose it (a hang in the same task can).
+ */
+export interface StorageChange {
+  storageId: Protocol.DOMStorage.StorageId;
+  change: 'set' | 'remove' | 'clear';
+  key: string;
+  value: string;
 }
 
 /** A slot as the pool holds it: `fail` marks it lost (its signal aborts with `err`). */
@@ -86,6 +99,7 @@ export async function openSlot(bs: CDPSession, log: Logger): Promise<OpenedSlot>
     bootstrapInjected: false,
     workerFetch: null,
     workerEnv: null,
+    storageChange: null,
     frameToken: randomUUID().replace(/-/g, ''),
     fail: (err) => lost.abort(err),
   };
@@ -97,6 +111,7 @@ export async function openSlot(bs: CDPSession, log: Logger): Promise<OpenedSlot>
     // Leftovers of a finished visit never leave.
     session.send('Fetch.failRequest', { requestId: ev.requestId, errorReason: 'BlockedByClient' }).catch(() => undefined);
   });
+  watchStorage(slot);
   session.on('Target.attachedToTarget', (ev: Protocol.Target.AttachedToTargetEvent) => hookWorker(slot, ev));
   session.on('Inspector.targetCrashed', () => {
     slot.dirty = true;
@@ -105,6 +120,8 @@ export async function openSlot(bs: CDPSession, log: Logger): Promise<OpenedSlot>
   await Promise.all([
     session.send('Fetch.enable', { patterns: [{ urlPattern: '*', requestStage: 'Request' }] }),
     injectScripts(slot, log),
+    // Storage changes as they happen: what the jar keeps when the page cannot be read at the end.
+    session.send('DOMStorage.enable'),
     session.send('Inspector.enable'),
     session.send('Target.setAutoAttach', {
       autoAttach: true,
@@ -119,6 +136,24 @@ export async function openSlot(bs: CDPSession, log: Logger): Promise<OpenedSlot>
     ),
   ]);
   return slot;
+}
+
+/** Forwards the tab's DOMStorage events to the current visit (none between visits). */
+function watchStorage(slot: Slot): void {
+  const s = slot.session;
+  const emit = (c: StorageChange): void => slot.storageChange?.(c);
+  s.on('DOMStorage.domStorageItemAdded', (e: Protocol.DOMStorage.DomStorageItemAddedEvent) =>
+    emit({ storageId: e.storageId, change: 'set', key: e.key, value: e.newValue }),
+  );
+  s.on('DOMStorage.domStorageItemUpdated', (e: Protocol.DOMStorage.DomStorageItemUpdatedEvent) =>
+    emit({ storageId: e.storageId, change: 'set', key: e.key, value: e.newValue }),
+  );
+  s.on('DOMStorage.domStorageItemRemoved', (e: Protocol.DOMStorage.DomStorageItemRemovedEvent) =>
+    emit({ storageId: e.storageId, change: 'remove', key: e.key, value: '' }),
+  );
+  s.on('DOMStorage.domStorageItemsCleared', (e: Protocol.DOMStorage.DomStorageItemsClearedEvent) =>
+    emit({ storageId: e.storageId, change: 'clear', key: '', value: '' }),
+  );
 }
 
 /**

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecuteResult } from '../../processors/executor/index.ts';
-import { makeEvent, startFixtureServer, tagPartner, type FixtureServer } from './helpers.ts';
+import { DEFAULT_JAR_BUDGET } from '../../core/contracts/jar-budget.ts';
+import { HOG_HTML, makeEvent, startFixtureServer, tagPartner, type FixtureServer } from './helpers.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -75,6 +76,34 @@ describe('tagstream execute (the real CLI)', function () {
     const out2 = JSON.parse(second.stdout) as ExecuteResult;
     expect(new URL(out2.requests[0]?.url ?? '').searchParams.get('id')).to.equal(id);
     expect(new URL(out2.requests[0]?.url ?? '').searchParams.get('new')).to.equal('0');
+  });
+
+  it('prints a jar within the budget when a tag writes megabytes, keeping the other partners\' ids', async () => {
+    const event = join(dir, 'hog-event.json');
+    const partners = join(dir, 'hog-partners.json');
+    await writeFile(event, JSON.stringify(makeEvent()));
+    await writeFile(partners, JSON.stringify([{ id: 'hog', html: HOG_HTML }, tagPartner(srv, 'ids', 'cookie-id'), tagPartner(srv, 'ls', 'ls-id')]));
+    const run = await cli(['execute', '--event', event, '--partners', partners, '--allow-private-network']);
+    expect(run.code, run.stderr).to.equal(0);
+    const out = JSON.parse(run.stdout) as ExecuteResult;
+    // What the processor would publish as one record: within the budget.
+    expect(Buffer.byteLength(JSON.stringify(out.jar), 'utf8')).to.be.at.most(DEFAULT_JAR_BUDGET.jarBytes);
+    const id = new URL(out.requests.find((q) => q.url.includes('/cookie-id'))?.url ?? '').searchParams.get('id');
+    expect(out.jar.cookies.find((c) => c.name === '_tid')?.value).to.equal(id);
+    const ls = JSON.parse(out.requests.find((q) => q.url.includes('/ls-id'))?.body ?? '{}') as { id: string };
+    expect(out.jar.localStorage['https://shop.example']).to.deep.equal({ ls_tid: ls.id });
+    expect(out.trackers.map((t) => [t.partner, t.status])).to.deep.equal([
+      ['hog', 'ok'],
+      ['ids', 'ok'],
+      ['ls', 'ok'],
+    ]);
+    expect(out.trackers[0]?.warnings).to.include('jar: dropped localStorage k0 on https://shop.example (1048578 bytes, originStorageBytes)');
+    expect(out.trackers[1]?.warnings).to.equal(undefined);
+    // One warn line for the run, with counts and bytes, never a value.
+    const logged = run.stderr.split('\n').filter((l) => l.includes('jar over its budget'));
+    expect(logged).to.have.length(1);
+    expect(JSON.parse(logged[0] ?? '{}')).to.deep.include({ level: 40, dropped: 4, bytes: 4 * 1048578 });
+    expect(run.stderr).not.to.contain('xxxxxxxx');
   });
 
   it('exits 2 with a one-line reason naming the field for invalid input', async () => {

@@ -107,6 +107,11 @@ export function tagPartner(
   };
 }
 
+/** A partner tag writing 4 MB of localStorage and 60 cookies of 3 KB (far over the jar budget). */
+export const HOG_HTML =
+  "<script>var s='x'.repeat(1048576);for(var i=0;i<4;i++)localStorage.setItem('k'+i,s);" +
+  "for(var j=0;j<60;j++)document.cookie='c'+j+'='+'z'.repeat(3000)+'; path=/; max-age=3600';</script>";
+
 export function byPath(requests: readonly CapturedRequest[], path: string): CapturedRequest[] {
   return requests.filter((r) => new URL(r.url).pathname === path);
 }

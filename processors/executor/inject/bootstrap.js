@@ -42,7 +42,7 @@ export function boot(cfg) {
   hookRequests(ts, attr, pending, realm.fetch);
   hookAsyncApis(pending);
   hookElements(attr, pending);
-  watchTouches(ts);
+  watchTouches(ts, attr);
   attributeListeners(ts, attr, realm);
   watchErrors(ts, attr);
   watchParser(ts, attr);

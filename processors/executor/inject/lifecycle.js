@@ -117,6 +117,9 @@ function nameTerminated(ts, timers) {
  * @param {Timers} timers
  */
 function collect(ts, timers) {
+  // Once: after a termination the executor runs the end step by step while its first promise
+  // chain may still be alive; a second call would read the storage the first one emptied.
+  if (ts.report !== null) return ts.report;
   var W = window;
   /** @type {Record<string, string | null>} */
   var ls = {};
@@ -125,7 +128,10 @@ function collect(ts, timers) {
   });
   var out = { origin: location.origin, localStorage: ls, errors: ts.errors, marks: ts.marks, hints: ts.hints,
               timedOut: ts.timedOut, loadedAt: ts.loadedAt, cookieWrites: ts.cookieWrites,
-              cookieStoreUsed: ts.cookieStoreUsed, storageUsed: ts.storageUsed, historyUsed: ts.historyUsed };
+              cookieStoreUsed: ts.cookieStoreUsed, storageUsed: ts.storageUsed, historyUsed: ts.historyUsed,
+              writers: { cookies: ts.writers.cookies, localStorage: ts.writers.localStorage } };
+  var report = JSON.stringify(out);
+  ts.report = report;
   ts.killed = true;
   timers.map.clear();
   safe(function () { W.localStorage.clear(); });
@@ -133,5 +139,5 @@ function collect(ts, timers) {
   safe(function () { W.name = ''; });
   safe(function () { Object.defineProperty(document, 'cookie', { configurable: true, get: function () { return ''; }, set: function () {} }); });
   safe(function () { Storage.prototype.setItem = function () {}; });
-  return JSON.stringify(out);
+  return report;
 }

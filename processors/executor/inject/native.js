@@ -46,7 +46,7 @@ export function maskNative(FakeDate) {
   var methods = [[XMLHttpRequest.prototype, ['open', 'send']], [Navigator.prototype, ['sendBeacon']], [Element.prototype, ['setAttribute']],
     [HTMLFormElement.prototype, ['submit']], [Performance.prototype, ['now']], [History.prototype, ['pushState', 'replaceState']],
     [EventTarget.prototype, ['addEventListener', 'removeEventListener']], [IDBFactory.prototype, ['open', 'deleteDatabase']],
-    [protoOf('NavigatorUAData'), ['getHighEntropyValues']]];
+    [protoOf('NavigatorUAData'), ['getHighEntropyValues']], [Storage.prototype, ['setItem']]];
   methods.forEach(function (e) { e[1].forEach(function (n) { method(e[0], n); }); });
   safe(function () { cacheMethods().forEach(function (n) { method(CacheStorage.prototype, n); }); });
   safe(function () { cryptoMethods().forEach(function (n) { method(SubtleCrypto.prototype, n); }); });

@@ -1,10 +1,11 @@
 /**
  * What the page did that the executor needs to know: which storage it touched (the executor
- * reads and wipes only that: each CDP command costs), who registered each event listener (what
+ * reads and wipes only that: each CDP command costs), which partner wrote each cookie and
+ * localStorage key (jar budget attribution), who registered each event listener (what
  * a listener sends, or where it gets stuck, is that partner's), uncaught errors and scripts that
  * failed to load, and what the parser wrote inside a partner's section.
  */
-/** @import { PageState, Realm, TouchFlag } from './state.js' */
+/** @import { PageState, Realm, TouchFlag, Writers } from './state.js' */
 /** @import { Attribution } from './context.js' */
 import { corsScript } from './requests.js';
 import { safe } from './state.js';
@@ -27,20 +28,78 @@ function touch(obj, names, ts, flag) {
 }
 
 /**
+ * Remembers the partner whose code wrote `name` (the last writer wins: its value is the one the
+ * jar keeps). Bounded: a tag writing thousands of names cannot grow the report without limit.
+ * @param {Writers} w
+ * @param {Record<string, string>} map
+ * @param {string} name
+ * @param {string | null} who
+ */
+function noteWriter(w, map, name, who) {
+  if (!who) return;
+  if (!(name in map)) {
+    if (w.count >= 500) return;
+    w.count++;
+  }
+  map[name] = who;
+}
+
+/**
+ * The name a `document.cookie` assignment sets, as Chromium parses it (no `=`: an empty name).
+ * @param {unknown} v
+ */
+function cookieName(v) {
+  var s = String(v);
+  var semi = s.indexOf(';');
+  var pair = semi < 0 ? s : s.slice(0, semi);
+  var eq = pair.indexOf('=');
+  return eq < 0 ? '' : pair.slice(0, eq).trim();
+}
+
+/**
  * @param {PageState} ts
+ * @param {Attribution} attr
  * @param {PropertyDescriptor} d
  * @param {(this: Document, v: string) => void} set
  */
-function countCookieWrites(ts, d, set) {
+function countCookieWrites(ts, attr, d, set) {
   Object.defineProperty(Document.prototype, 'cookie', { configurable: true, enumerable: d.enumerable, get: d.get,
     /** @this {Document} @param {string} v */
-    set: function (v) { ts.cookieWrites++; set.call(this, v); } });
+    set: function (v) {
+      ts.cookieWrites++;
+      noteWriter(ts.writers, ts.writers.cookies, cookieName(v), attr.context());
+      set.call(this, v);
+    } });
 }
 
-/** @param {PageState} ts */
-export function watchTouches(ts) {
+/**
+ * `localStorage.setItem` keeps its writer. A write by property assignment (`localStorage.k = v`)
+ * could only be seen by replacing the Storage object, which tags could notice: it stays
+ * unattributed by code.
+ * @param {PageState} ts
+ * @param {Attribution} attr
+ */
+function watchStorageWrites(ts, attr) {
+  /** @type {Storage | null} */
+  var store = null;
+  safe(function () { store = window.localStorage; });
+  var si = Storage.prototype.setItem;
+  // Two parameters, as the browser's own (tags may read `setItem.length`).
+  /** @this {Storage} @param {string} key @param {string} _value */
+  Storage.prototype.setItem = function setItem(key, _value) {
+    if (store !== null && this === store) noteWriter(ts.writers, ts.writers.localStorage, String(key), attr.context());
+    return Reflect.apply(si, this, arguments);
+  };
+}
+
+/**
+ * @param {PageState} ts
+ * @param {Attribution} attr
+ */
+export function watchTouches(ts, attr) {
   var cd = Object.getOwnPropertyDescriptor(Document.prototype, 'cookie');
-  if (cd && cd.set) countCookieWrites(ts, cd, cd.set);
+  if (cd && cd.set) countCookieWrites(ts, attr, cd, cd.set);
+  safe(function () { watchStorageWrites(ts, attr); });
   safe(function () { touch(CookieStore.prototype, ['set', 'delete'], ts, 'cookieStoreUsed'); });
   safe(function () { touch(IDBFactory.prototype, ['open', 'deleteDatabase'], ts, 'storageUsed'); });
   safe(function () { touch(CacheStorage.prototype, ['open', 'delete'], ts, 'storageUsed'); });

@@ -59,6 +59,15 @@
  * @property {boolean} storageUsed
  * @property {boolean} historyUsed
  * @property {number} untracked requests the page cannot see complete (beacons, keepalive)
+ * @property {Writers} writers who wrote the page's cookies and localStorage keys
+ * @property {string | null} report what collect() returned, once made
+ */
+
+/**
+ * The partner whose code last wrote each cookie (by name) and each localStorage key of the page
+ * (null-prototype maps: names come from tags): the executor reports the entries its jar budget
+ * drops to that partner.
+ * @typedef {{ cookies: Record<string, string>, localStorage: Record<string, string>, count: number }} Writers
  */
 
 /**
@@ -85,7 +94,13 @@ export function takeRealm() {
 export function newState(runId) {
   return { runId: runId, current: null, running: null, errors: [], marks: {}, hints: [], pending: [],
            killed: false, dead: {}, timedOut: {}, stuck: [], loadedAt: 0,
-           cookieWrites: 0, cookieStoreUsed: false, storageUsed: false, historyUsed: false, untracked: 0 };
+           cookieWrites: 0, cookieStoreUsed: false, storageUsed: false, historyUsed: false, untracked: 0,
+           writers: { cookies: nameMap(), localStorage: nameMap(), count: 0 }, report: null };
+}
+
+/** @returns {Record<string, string>} */
+function nameMap() {
+  return /** @type {Record<string, string>} */ (Object.create(null));
 }
 
 /**

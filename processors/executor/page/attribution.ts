@@ -4,6 +4,7 @@
  * inject/bootstrap.js), so they are tested without Chromium (test/executor/attribution.test.ts).
  */
 import type { CapturedRequest, PartnerConfig, TrackerOutcome, Transport } from '../schemas.ts';
+import type { Writers } from './jar-attribution.ts';
 
 /** The page's note of a request it saw leave (URL, calling partner, how). */
 export interface Hint {
@@ -25,6 +26,8 @@ export interface PageReport {
   cookieStoreUsed: boolean;
   storageUsed: boolean;
   historyUsed: boolean;
+  /** Who last wrote each cookie (by name) and localStorage key of the page. */
+  writers: Writers;
 }
 
 /** A request as the router captured it: partner from the policy (or null), wall time it arrived. */

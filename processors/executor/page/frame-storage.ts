@@ -92,7 +92,11 @@ export interface FrameStorage {
   keys: Map<string, string>;
   /** The localStorage captured per frame origin. */
   items: Map<string, Record<string, string>>;
+  /** Frame origins whose documents loaded this visit and whose storage could not be read, and why. */
+  unread: Map<string, string>;
 }
+
+const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 /** Storage keys of every frame origin of the visit: those whose documents loaded and the jar's. */
 export function frameKeys(frameOrigins: ReadonlySet<string>, jarOrigins: readonly string[], pageUrl: URL): Map<string, string> {
@@ -101,9 +105,35 @@ export function frameKeys(frameOrigins: ReadonlySet<string>, jarOrigins: readonl
   return keys;
 }
 
-/** Frames still in the page, with the storage key Chromium gave them (which teaches the site). */
-async function liveFrames(slot: Slot, keys: Map<string, string>, pageUrl: URL): Promise<[string, string][]> {
-  const tree = await onSlot(slot, 'Page.getFrameTree', 5000, slot.session.send('Page.getFrameTree')).catch(() => null);
+/** Frame origins that loaded, are not the page's and have nothing in `items`: why is `reason`. */
+function markUnread(frameOrigins: ReadonlySet<string>, pageUrl: URL, items: ReadonlyMap<string, unknown>, unread: Map<string, string>, reason: string): void {
+  for (const o of frameOrigins) if (o !== pageUrl.origin && !items.has(o) && !unread.has(o)) unread.set(o, reason);
+}
+
+/**
+ * A page that stopped answering cannot be asked for its frames: what frames removed earlier sent
+ * on `pagehide` is all that is known; every other frame origin that loaded is unread.
+ */
+export function framesOfHungPage(
+  frameOrigins: ReadonlySet<string>,
+  jarOrigins: readonly string[],
+  pageUrl: URL,
+  snapshots: ReadonlyMap<string, Record<string, string>>,
+): FrameStorage {
+  const keys = frameKeys(frameOrigins, jarOrigins, pageUrl);
+  const items = new Map<string, Record<string, string>>();
+  for (const [origin, snap] of snapshots) if (keys.has(origin)) items.set(origin, snap);
+  const unread = new Map<string, string>();
+  markUnread(frameOrigins, pageUrl, items, unread, 'the page stopped answering');
+  return { keys, items, unread };
+}
+
+/**
+ * Frames still in the page, with the storage key Chromium gave them (which teaches the site).
+ * Rejects when the frame tree cannot be read; a frame whose key cannot be read is `unread`.
+ */
+async function liveFrames(slot: Slot, keys: Map<string, string>, pageUrl: URL, unread: Map<string, string>): Promise<[string, string][]> {
+  const tree = await onSlot(slot, 'Page.getFrameTree', 5000, slot.session.send('Page.getFrameTree'));
   const frames: Protocol.Page.Frame[] = [];
   const walk = (t: Protocol.Page.FrameTree): void => {
     for (const c of t.childFrames ?? []) {
@@ -111,11 +141,14 @@ async function liveFrames(slot: Slot, keys: Map<string, string>, pageUrl: URL): 
       walk(c);
     }
   };
-  if (tree) walk(tree.frameTree);
+  walk(tree.frameTree);
   const live: [string, string][] = [];
   for (const f of frames) {
     const k = await onSlot(slot, 'Storage.getStorageKeyForFrame', 5000, slot.session.send('Storage.getStorageKeyForFrame', { frameId: f.id })).catch(
-      () => null,
+      (err: unknown) => {
+        unread.set(f.securityOrigin, `frame storage key not readable: ${errorText(err)}`);
+        return null;
+      },
     );
     if (!k) continue;
     keys.set(f.securityOrigin, k.storageKey);
@@ -128,7 +161,8 @@ async function liveFrames(slot: Slot, keys: Map<string, string>, pageUrl: URL): 
 /**
  * Captures partner frames' localStorage at the end of a visit: a removed frame's snapshot, a live
  * frame's store (DOMStorage needs a live frame of the storage key); an origin only the jar named
- * stands as it was (no entry here).
+ * stands as it was (no entry here). A frame origin that loaded but could not be read is listed in
+ * `unread` (the caller keeps the jar's values and the writes it saw).
  */
 export async function captureFrameStorage(
   slot: Slot,
@@ -140,8 +174,16 @@ export async function captureFrameStorage(
 ): Promise<FrameStorage> {
   const keys = frameKeys(frameOrigins, jarOrigins, pageUrl);
   const items = new Map<string, Record<string, string>>();
-  if (keys.size === 0) return { keys, items };
-  const live = frameOrigins.size > 1 ? await liveFrames(slot, keys, pageUrl) : [];
+  const unread = new Map<string, string>();
+  if (keys.size === 0) return { keys, items, unread };
+  let live: [string, string][] = [];
+  if (frameOrigins.size > 1) {
+    try {
+      live = await liveFrames(slot, keys, pageUrl, unread);
+    } catch (err) {
+      markUnread(frameOrigins, pageUrl, items, unread, `frame tree not readable: ${errorText(err)}`);
+    }
+  }
   for (const [origin, snap] of snapshots) if (keys.has(origin)) items.set(origin, snap);
   const reads = Promise.all(
     live.map(async ([origin, storageKey]) => {
@@ -149,6 +191,11 @@ export async function captureFrameStorage(
       items.set(origin, Object.fromEntries(got.entries.map((e) => [e[0] ?? '', e[1] ?? ''])));
     }),
   );
-  await onSlot(slot, 'frame localStorage', 5000, reads).catch((err: unknown) => log.warn({ err: String(err) }, 'frame localStorage not captured'));
-  return { keys, items };
+  await onSlot(slot, 'frame localStorage', 5000, reads).catch((err: unknown) => {
+    log.warn({ err: String(err) }, 'frame localStorage not captured');
+    for (const [origin] of live) if (!items.has(origin)) unread.set(origin, `DOMStorage read failed: ${errorText(err)}`);
+  });
+  for (const o of unread.keys()) if (items.has(o)) unread.delete(o);
+  markUnread(frameOrigins, pageUrl, items, unread, 'the frame was gone before the end and sent no snapshot');
+  return { keys, items, unread };
 }

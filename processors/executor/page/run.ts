@@ -5,9 +5,10 @@
  *
  * Sequence: emulation (only what changed since the tab's previous event) → the jar's cookies →
  * Page.navigate to event.page.url, whose request the router fulfills with the synthetic document
- * (document.ts) → the page settles (watchdog.ts) → partner frames' localStorage (frame-storage.ts)
- * and cookies are read → attribution and outcomes (attribution.ts) → after the result is
- * returned, the visitor's state is wiped from the tab.
+ * (document.ts) → the page settles (watchdog.ts) → the jar is captured (capture.ts: the page's
+ * report, partner frames' localStorage, cookies; what cannot be read keeps the jar's values and
+ * the writes seen) → attribution and outcomes (attribution.ts) → after the result is returned,
+ * the visitor's state is wiped from the tab. The pool applies the jar budget (jar-limits.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { Protocol } from 'puppeteer-core';
@@ -16,13 +17,16 @@ import type { Logger } from '../../../core/log.ts';
 import { emulationFor, type EmulationParams } from '../emulation.ts';
 import type { ExecutorMetrics } from '../metrics.ts';
 import type { ScriptCache } from '../script-cache.ts';
-import { consentGranted, type ExecuteResult, type Jar, type JarCookie, type PageViewEvent, type PartnerConfig } from '../schemas.ts';
+import { consentGranted, type ExecuteResult, type Jar, type PageViewEvent, type PartnerConfig } from '../schemas.ts';
 import { onSlot, type Slot } from '../slot.ts';
 import { attributeRequests, outcomes, singlePartner, type PageReport } from './attribution.ts';
+import { captureJar } from './capture.ts';
 import { bootConfig, synthesizeDocument } from './document.ts';
-import { captureFrameStorage, FrameExchange, frameKeys, jarFrameOrigins, type FrameStorage } from './frame-storage.ts';
-import { cookiesMayChange, fromCookie, mergeLocalStorage, toCookieParam } from './jar.ts';
+import { FrameExchange, type FrameStorage } from './frame-storage.ts';
+import { NO_WRITERS, partialWarnings, withWarnings, type PartialRead, type Writers } from './jar-attribution.ts';
+import { toCookieParam } from './jar.ts';
 import { policyOf, Router, stripHash } from './router.ts';
+import { StorageJournal } from './storage-journal.ts';
 import { drainLoads, runVirtualTime, settlePage, Watchdog } from './watchdog.ts';
 
 export interface RunSettings {
@@ -44,6 +48,8 @@ export interface PageRun {
   result: ExecuteResult;
   /** Wipes the visitor's state from the tab; the pool calls it after handing out the result. */
   cleanup: () => Promise<void>;
+  /** Who wrote the page's cookies and localStorage keys (the jar budget's attribution). */
+  writers: Readonly<Writers>;
 }
 
 /** One visit's moving parts, made before the navigation. */
@@ -59,6 +65,7 @@ interface Visit {
   frames: FrameExchange;
   watchdog: Watchdog;
   workerFetches: string[];
+  journal: StorageJournal;
 }
 
 function prepare(slot: Slot, event: PageViewEvent, jar: Jar, partners: readonly PartnerConfig[], settings: RunSettings): Visit {
@@ -101,8 +108,11 @@ function prepare(slot: Slot, event: PageViewEvent, jar: Jar, partners: readonly 
     if (workerFetches.length < 2000) workerFetches.push(url);
   };
   slot.handler = router.handle;
+  const journal = new StorageJournal();
+  slot.storageChange = journal.record;
   const maxTimeout = Math.max(...active.map((p) => p.timeoutMs));
-  return { t0, runId, pageUrl, active, activeIds: new Set(active.map((p) => p.id)), maxTimeout, emulation, router, frames, watchdog, workerFetches };
+  const activeIds = new Set(active.map((p) => p.id));
+  return { t0, runId, pageUrl, active, activeIds, maxTimeout, emulation, router, frames, watchdog, workerFetches, journal };
 }
 
 /** Runs one event; throws only when the tab or its browser is lost (the pool retries then). */
@@ -126,28 +136,34 @@ export async function runOnSlot(
   const report = navError ? null : await settlePage(v.watchdog, { runId: v.runId, quietMs, maxMs: v.maxTimeout, deadline: v.t0 + v.maxTimeout });
   await drainLoads(() => v.router.inflightLoads);
 
-  const jarOrigins = jarFrameOrigins(jar, v.pageUrl);
   const hung = v.watchdog.hung;
-  const frames: FrameStorage = hung
-    ? { keys: frameKeys(v.router.frameOrigins, jarOrigins, v.pageUrl), items: new Map() }
-    : await captureFrameStorage(slot, v.pageUrl, v.router.frameOrigins, jarOrigins, v.frames.snapshots, log);
-  slot.handler = null;
-  slot.workerFetch = null;
-  const mayChange = cookiesMayChange(report, v.router.frameOrigins, v.active);
-  let cookies: JarCookie[] = jar.cookies;
-  if (!hung && mayChange) {
-    const got = await onSlot(slot, 'Storage.getCookies', 5000, slot.browserSession.send('Storage.getCookies', { browserContextId: slot.browserContextId }));
-    cookies = got.cookies.map(fromCookie);
-  }
+  const captured = await captureJar({
+    slot,
+    pageUrl: v.pageUrl,
+    jar,
+    report,
+    hung,
+    navError,
+    frameOrigins: v.router.frameOrigins,
+    snapshots: v.frames.snapshots,
+    journal: v.journal,
+    active: v.active,
+    log,
+  }).finally(() => {
+    slot.handler = null;
+    slot.workerFetch = null;
+    slot.storageChange = null;
+  });
   if (hung || !report) slot.dirty = true;
 
-  const result = resultOf(v, partners, report, navError, { cookies, localStorage: mergeLocalStorage(jar.localStorage, report, frames.items) });
+  const result = resultOf(v, partners, report, navError, captured.jar, captured.partial);
   log.debug(
     { eventId: event.eventId, requests: result.requests.length, ms: Date.now() - v.t0, terminations: v.watchdog.terminations, hung },
     'event executed',
   );
-  const cookiesInBrowser = jar.cookies.length > 0 || mayChange;
-  return { result, cleanup: () => wipe(slot, v, report, frames, cookiesInBrowser) };
+  const cookiesInBrowser = jar.cookies.length > 0 || captured.cookiesMayChange;
+  const writers = report?.writers ?? NO_WRITERS;
+  return { result, writers, cleanup: () => wipe(slot, v, report, captured.frames, cookiesInBrowser) };
 }
 
 /** Page.navigate to the visitor's URL (the router fulfills it); the failure's text, if any. */
@@ -167,7 +183,14 @@ async function navigate(slot: Slot, event: PageViewEvent, log: Logger): Promise<
   return nav.errorText;
 }
 
-function resultOf(v: Visit, partners: readonly PartnerConfig[], report: PageReport | null, navError: string | undefined, jar: Jar): ExecuteResult {
+function resultOf(
+  v: Visit,
+  partners: readonly PartnerConfig[],
+  report: PageReport | null,
+  navError: string | undefined,
+  jar: Jar,
+  partial: readonly PartialRead[],
+): ExecuteResult {
   const { requests, lastAt } = attributeRequests(v.router.captured, report?.hints ?? [], v.workerFetches, v.activeIds, singlePartner(v.active));
   const trackers = outcomes(partners, v.activeIds, {
     t0: v.t0,
@@ -179,7 +202,8 @@ function resultOf(v: Visit, partners: readonly PartnerConfig[], report: PageRepo
     hung: v.watchdog.hung,
     navError,
   });
-  return { requests, jar, trackers };
+  const capture = partialWarnings(partial, policyOf(v.active), v.pageUrl.origin, [...v.activeIds]);
+  return { requests, jar, trackers: withWarnings(trackers, capture) };
 }
 
 /**
