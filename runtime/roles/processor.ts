@@ -104,8 +104,10 @@ export function createProcessorRole(options: ProcessorRoleOptions): Role {
         pagesPerBrowser: settings.executor.pagesPerBrowser,
         headless: settings.executor.headless,
         allowPrivateNetwork: settings.executor.allowPrivateNetwork,
+        jarBudget: settings.limits.jar,
         ...(settings.executor.sandbox === undefined ? {} : { sandbox: settings.executor.sandbox }),
         ...(options.logger === undefined ? {} : { logger: options.logger }),
+        ...(options.registry === undefined ? {} : { registry: options.registry }),
       });
       try {
         handle = await startProcessor({

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { InvalidInputError } from '../../../core/errors.ts';
 import { createRootLogger } from '../../../core/log.ts';
+import { loadSettings } from '../../config.ts';
 import { createExecutor, parseEvent, parseJar, parsePartners } from '../../../processors/executor/index.ts';
 
 async function readJson(path: string, option: string): Promise<unknown> {
@@ -69,6 +70,8 @@ export function registerExecute(program: Command): void {
         allowPrivateNetwork: opts.allowPrivateNetwork === true,
         quietWindowMs,
         logger,
+        // The same jar budget as the processor's (LIMIT_* variables): what execute prints is what would be stored.
+        jarBudget: loadSettings({ env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('LIMIT_'))) }).limits.jar,
         ...(opts.chromium ? { executablePath: opts.chromium } : {}),
       });
       try {
