@@ -107,7 +107,9 @@ export class RecordTooLargeError extends TagstreamError {
   constructor(topic: string, bytes: number | undefined, limit: number | undefined, context: Record<string, unknown> = {}, options?: { cause?: unknown }) {
     super(
       'ERR_KAFKA_RECORD_TOO_LARGE',
-      bytes === undefined ? `a record for ${topic} was refused by the broker as too large` : `a record of ${bytes} bytes for ${topic} exceeds its max.message.bytes (${limit ?? 'unknown'})`,
+      bytes === undefined
+        ? `a record for ${topic} was refused by the broker as too large`
+        : `${typeof context.subject === 'string' ? context.subject : 'a record'} of ${bytes} bytes for ${topic} exceeds ${typeof context.limitName === 'string' ? context.limitName : 'its max.message.bytes'} (${limit ?? 'unknown'})`,
       { topic, bytes, limit, ...context },
       options,
     );

@@ -135,7 +135,12 @@ export function processorTopology(options: ProcessorTopologyOptions): Topology {
         .map((r) =>
           eventDeadLetter({
             reason: 'output-too-large',
-            error: new RecordTooLargeError(topics.requests, bodyBytes(r), maxBody, { partner: r.partner, idempotencyKey: r.idempotencyKey, limit: 'limits.requestBodyBytes' }),
+            error: new RecordTooLargeError(topics.requests, bodyBytes(r), maxBody, {
+              subject: `the body of request ${r.idempotencyKey} (partner ${r.partner ?? 'unattributed'}, ${r.method} ${hostOf(r.url)})`,
+              limitName: 'limits.requestBodyBytes',
+              partner: r.partner,
+              idempotencyKey: r.idempotencyKey,
+            }),
             attempts: 1,
             source: { topic: ctx.topic, partition: ctx.partition, offset: ctx.offset, timestamp: ctx.timestamp },
             value: JSON.stringify(done.event),
@@ -211,6 +216,14 @@ async function execute(options: ProcessorTopologyOptions, event: PageViewEvent, 
     if (signal.aborted) throw error;
     if (hasCode(error, 'ERR_EXECUTOR_FAILED') && typeof error.context.attempts === 'number') poolRuns = error.context.attempts;
     return { ok: false, event, error, attempts: Math.max(attempts, poolRuns) };
+  }
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return 'an unparsable URL';
   }
 }
 
