@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'ERR_KAFKA_BROKER_UNREACHABLE'
   | 'ERR_KAFKA_CLIENT'
   | 'ERR_KAFKA_RECORD_TOO_LARGE'
+  | 'ERR_KAFKA_RECORD_REJECTED'
   | 'ERR_LOCAL_BROKER'
   // topology
   | 'ERR_TOPOLOGY_INVALID'
@@ -113,6 +114,13 @@ export class RecordTooLargeError extends TagstreamError {
       { topic, bytes, limit, ...context },
       options,
     );
+  }
+}
+
+/** The broker refused a record as invalid (INVALID_RECORD, CORRUPT_MESSAGE, INVALID_TIMESTAMP): its content's fault. */
+export class RecordRejectedError extends TagstreamError {
+  constructor(topic: string, brokerCode: string, context: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super('ERR_KAFKA_RECORD_REJECTED', `a record for ${topic} was refused by the broker as invalid (${brokerCode})`, { topic, brokerCode, ...context }, options);
   }
 }
 

@@ -17,9 +17,10 @@ export const deadLetterSourceSchema = z.object({
 /**
  * Why an event could not be executed or published: malformed (never retried), executor failed
  * after its attempts, the topology failed on it, or an output its topic would refuse (a record over
- * max.message.bytes, a captured request body over limits.requestBodyBytes).
+ * max.message.bytes, a captured request body over limits.requestBodyBytes) or that the broker
+ * refused as invalid (output-rejected).
  */
-export const EVENT_DEAD_LETTER_REASONS = ['invalid-event', 'executor-failed', 'processing-failed', 'output-too-large'] as const;
+export const EVENT_DEAD_LETTER_REASONS = ['invalid-event', 'executor-failed', 'processing-failed', 'output-too-large', 'output-rejected'] as const;
 
 /** The value of tracking.events.dlq. */
 export const eventDeadLetterSchema = z.object({

@@ -9,6 +9,7 @@
  * (no timer: an idle producer sends at once). Each caller still gets the metadata of its own
  * records, and a failed request fails every caller that was in it.
  */
+import { hasCode } from '../../core/errors.ts';
 import type { KafkaProducer, ProduceRecord, RecordMetadata } from '../kafka/types.ts';
 
 interface Pending {
@@ -116,6 +117,21 @@ export class BatchingProducer implements KafkaProducer {
     } catch (e) {
       error = e;
     }
+    // The broker refuses a record batch whole when one record in it is too large or invalid: the
+    // callers that shared the request must not pay for it. Each is sent again on its own, in order
+    // (nothing of a refused batch was written, so this duplicates nothing), and only the guilty fail.
+    if (metadata === undefined && batch.length > 1 && blamesTheRecord(error)) {
+      for (const p of batch) {
+        try {
+          p.resolve(await this.#inner.send(p.records));
+        } catch (e) {
+          p.reject(e);
+        }
+      }
+      this.#inFlight -= 1;
+      if (this.#queue.length > 0) this.#schedule();
+      return;
+    }
     this.#inFlight -= 1;
     // The next request leaves after the current macrotask, not right now: the callers resolved below
     // (a runner then starts the next record of each key and sends its outputs a few microtasks
@@ -131,4 +147,8 @@ export class BatchingProducer implements KafkaProducer {
       at += p.records.length;
     }
   }
+}
+
+function blamesTheRecord(error: unknown): boolean {
+  return hasCode(error, 'ERR_KAFKA_RECORD_TOO_LARGE') || hasCode(error, 'ERR_KAFKA_RECORD_REJECTED');
 }

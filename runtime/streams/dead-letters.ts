@@ -21,6 +21,7 @@ export const EVENT_DEAD_LETTER_CODES: Readonly<Partial<Record<ErrorCode, EventDe
   ERR_TOPOLOGY_NODE_FAILED: 'processing-failed',
   ERR_TOPOLOGY_NULL_KEY: 'processing-failed',
   ERR_KAFKA_RECORD_TOO_LARGE: 'output-too-large',
+  ERR_KAFKA_RECORD_REJECTED: 'output-rejected',
 });
 
 export function eventDeadLetters(topic: string, codes = EVENT_DEAD_LETTER_CODES, now: () => number = Date.now): DeadLetterRouter {

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { RecordTooLargeError } from '../../core/errors.ts';
 import { BatchingProducer } from '../../runtime/streams/batching-producer.ts';
 import type { KafkaProducer, ProduceRecord, RecordMetadata } from '../../runtime/kafka/types.ts';
 
@@ -82,5 +83,25 @@ describe('BatchingProducer (runtime/streams)', () => {
     inner.ack();
     await Promise.all(small);
     expect(inner.requests.at(-1)?.map((x) => x.value), 'small records still share one').to.deep.equal(['e', 'f']);
+  });
+
+  it('a request refused for one record\'s content is sent again caller by caller: only the guilty one fails', async () => {
+    const sent: string[][] = [];
+    const inner: KafkaProducer = {
+      async send(records) {
+        sent.push(records.map((r) => String(r.value)));
+        if (records.some((r) => String(r.value) === 'huge')) throw new RecordTooLargeError('t', 2_000_000, 1_048_588);
+        return records.map((r, i) => ({ topic: r.topic, partition: 0, offset: i }));
+      },
+      close: () => Promise.resolve(),
+    };
+    const p = new BatchingProducer(inner);
+    const results = await Promise.allSettled([p.send([rec('a')]), p.send([rec('huge')]), p.send([rec('b')])]);
+    expect(results.map((r) => r.status)).to.deep.equal(['fulfilled', 'rejected', 'fulfilled']);
+    expect(sent).to.deep.equal([['a', 'huge', 'b'], ['a'], ['huge'], ['b']]);
+    // A failure that is not the record's (a broker down) still fails the whole request at once.
+    const down = new BatchingProducer({ send: () => Promise.reject(new Error('broker down')), close: () => Promise.resolve() });
+    const downResults = await Promise.allSettled([down.send([rec('x')]), down.send([rec('y')])]);
+    expect(downResults.map((r) => r.status)).to.deep.equal(['rejected', 'rejected']);
   });
 });

@@ -1,6 +1,6 @@
 import { createConnection } from 'node:net';
 import kafkajs, { type Kafka, type LogEntry, type logCreator } from 'kafkajs';
-import { BrokerUnreachableError, KafkaClientError, RecordTooLargeError, TagstreamError, UnknownTopicError } from '../../../core/errors.ts';
+import { BrokerUnreachableError, KafkaClientError, RecordRejectedError, RecordTooLargeError, TagstreamError, UnknownTopicError } from '../../../core/errors.ts';
 import type { Logger } from '../../../core/log.ts';
 import type { Bytes } from '../types.ts';
 import { findInErrorTree, isErrorNode } from '../error-tree.ts';
@@ -50,6 +50,9 @@ export function hasType(error: unknown, type: string): boolean {
   return findInErrorTree(error, (n) => n.type === type) !== undefined;
 }
 
+/** Broker answers that blame the record's content, not the cluster (ERR_KAFKA_RECORD_REJECTED). */
+const REJECTED_RECORD_CODES = ['INVALID_RECORD', 'CORRUPT_MESSAGE', 'INVALID_TIMESTAMP'] as const;
+
 const NETWORK_ERRORS = new Set(['KafkaJSConnectionError', 'KafkaJSNoBrokerAvailableError', 'KafkaJSBrokerNotFound']);
 
 export interface ErrorContext {
@@ -70,6 +73,10 @@ export function mapError(error: unknown, ctx: ErrorContext): TagstreamError {
   }
   if (hasType(error, 'MESSAGE_TOO_LARGE') || hasType(error, 'RECORD_LIST_TOO_LARGE')) {
     return new RecordTooLargeError((ctx.topics ?? []).join(','), undefined, undefined, { operation: ctx.operation, client: 'kafkajs' }, { cause: error });
+  }
+  const rejected = REJECTED_RECORD_CODES.find((code) => hasType(error, code));
+  if (rejected !== undefined) {
+    return new RecordRejectedError((ctx.topics ?? []).join(','), rejected, { operation: ctx.operation, client: 'kafkajs' }, { cause: error });
   }
   const message = error instanceof Error ? error.message : String(error);
   const typed = findInErrorTree(error, (n) => typeof n.type === 'string');

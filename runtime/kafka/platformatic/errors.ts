@@ -1,4 +1,4 @@
-import { BrokerUnreachableError, KafkaClientError, RecordTooLargeError, TagstreamError, UnknownTopicError } from '../../../core/errors.ts';
+import { BrokerUnreachableError, KafkaClientError, RecordRejectedError, RecordTooLargeError, TagstreamError, UnknownTopicError } from '../../../core/errors.ts';
 import { findInErrorTree, isErrorNode } from '../error-tree.ts';
 
 /**
@@ -9,6 +9,9 @@ import { findInErrorTree, isErrorNode } from '../error-tree.ts';
  */
 
 const UNKNOWN_TOPIC_IDS = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'UNKNOWN_TOPIC_ID']);
+
+/** Broker answers that blame the record's content, not the cluster (ERR_KAFKA_RECORD_REJECTED). */
+const REJECTED_RECORD_CODES = ['INVALID_RECORD', 'CORRUPT_MESSAGE', 'INVALID_TIMESTAMP'] as const;
 
 /** The library's metadata call turns UNKNOWN_TOPIC_OR_PARTITION into this UserError (no cause kept). */
 const UNKNOWN_TOPIC_MESSAGE = /^Unknown topic (.+)\.$/;
@@ -63,6 +66,10 @@ export function mapError(error: unknown, ctx: ErrorContext): TagstreamError {
   }
   if (hasApiId(error, 'MESSAGE_TOO_LARGE') || hasApiId(error, 'RECORD_LIST_TOO_LARGE')) {
     return new RecordTooLargeError((ctx.topics ?? []).join(','), undefined, undefined, { operation: ctx.operation, client: 'platformatic' }, { cause: error });
+  }
+  const rejected = REJECTED_RECORD_CODES.find((code) => hasApiId(error, code));
+  if (rejected !== undefined) {
+    return new RecordRejectedError((ctx.topics ?? []).join(','), rejected, { operation: ctx.operation, client: 'platformatic' }, { cause: error });
   }
   const apiNode = findInErrorTree(error, (n) => typeof n.apiId === 'string');
   // The broker's own explanation (e.g. "Compacted topic cannot accept message without key") is
