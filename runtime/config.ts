@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { InvalidInputError } from '../core/errors.ts';
 import { RunnerSettingsSchema } from './runner/settings.ts';
 import { jarBudgetSchema } from '../core/contracts/jar-budget.ts';
+import { CollectorSettingsSchema } from './roles/collector/settings.ts';
 
 /** Kafka's own rule for topic names (a typo fails at start, not at the first produce). */
 const topicName = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'must be a Kafka topic name (letters, digits, . _ -; at most 249)').refine((t) => t !== '.' && t !== '..', 'must be a Kafka topic name');
@@ -96,6 +97,8 @@ export const SettingsSchema = z
       })
       .strict()
       .prefault({}),
+    /** The first-party collector (docs/collector.md): GET /tag.js, POST /collect, /health, /ready. */
+    collector: CollectorSettingsSchema.prefault({}),
     /** The browser pool of the processor (processors/executor). */
     executor: z
       .object({
@@ -161,6 +164,21 @@ export const ENV_SETTINGS: Record<string, { path: string[]; parse: (v: string) =
   LIMIT_COOKIES: { path: ['limits', 'jar', 'cookies'], parse: Number },
   LIMIT_COOKIE_BYTES: { path: ['limits', 'jar', 'cookieBytes'], parse: Number },
   LIMIT_REQUEST_BODY_BYTES: { path: ['limits', 'requestBodyBytes'], parse: Number },
+  COLLECTOR_HOST: { path: ['collector', 'host'], parse: (v) => v },
+  COLLECTOR_PORT: { path: ['collector', 'port'], parse: Number },
+  COLLECTOR_ALLOWED_ORIGINS: { path: ['collector', 'allowedOrigins'], parse: splitList },
+  COLLECTOR_TRUSTED_PROXIES: { path: ['collector', 'trustedProxies'], parse: splitList },
+  COLLECTOR_COOKIE_DOMAIN: { path: ['collector', 'cookieDomain'], parse: (v) => v },
+  COLLECTOR_COOKIE_NAME: { path: ['collector', 'cookieName'], parse: (v) => v },
+  COLLECTOR_COOKIE_MAX_AGE_DAYS: { path: ['collector', 'cookieMaxAgeDays'], parse: Number },
+  COLLECTOR_ID_CONSENT: { path: ['collector', 'idConsent'], parse: (v) => v },
+  COLLECTOR_BODY_LIMIT_BYTES: { path: ['collector', 'bodyLimitBytes'], parse: Number },
+  COLLECTOR_MAX_STRING_LENGTH: { path: ['collector', 'maxStringLength'], parse: Number },
+  COLLECTOR_MAX_DEPTH: { path: ['collector', 'maxDepth'], parse: Number },
+  COLLECTOR_PRODUCE_TIMEOUT_MS: { path: ['collector', 'produceTimeoutMs'], parse: Number },
+  COLLECTOR_MAX_IN_FLIGHT: { path: ['collector', 'maxInFlight'], parse: Number },
+  COLLECTOR_DROP_BOTS: { path: ['collector', 'dropBots'], parse: parseBool },
+  COLLECTOR_SHUTDOWN_TIMEOUT_MS: { path: ['collector', 'shutdownTimeoutMs'], parse: Number },
   EXECUTOR_BROWSERS: { path: ['executor', 'browsers'], parse: Number },
   EXECUTOR_PAGES_PER_BROWSER: { path: ['executor', 'pagesPerBrowser'], parse: Number },
   EXECUTOR_HEADLESS: { path: ['executor', 'headless'], parse: (v) => v },

@@ -3,3 +3,4 @@ export { startProcessor, createProcessorRole, configuredProcessorTopology, type 
 export { poolExecutor, type ExecutorPool } from './executor-adapter.ts';
 export { loadPartners } from './partners.ts';
 export { combineReadiness, READY, type Readiness, type Role, type RoleName } from './role.ts';
+export { createCollectorRole, buildCollectorApp, type CollectorOptions, type CollectorRole } from './collector/index.ts';

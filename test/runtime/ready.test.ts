@@ -109,7 +109,7 @@ describe('/ready against the real broker', function () {
   it('`run` on the embedded broker exposes runner and executor metrics, and stops on SIGTERM with exit 0', async () => {
     const port = await freePort();
     const child = spawn(process.execPath, ['--import', 'tsx', 'runtime/cli/main.ts', 'run', '--partners', 'examples/partners.example.json'], {
-      env: { ...process.env, KAFKA_BROKERS: '', METRICS_HOST: '127.0.0.1', METRICS_PORT: String(port), STATE_STORE: 'memory', LOG_LEVEL: 'warn' },
+      env: { ...process.env, KAFKA_BROKERS: '', METRICS_HOST: '127.0.0.1', METRICS_PORT: String(port), COLLECTOR_PORT: '0', STATE_STORE: 'memory', LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
