@@ -23,14 +23,23 @@ export function createRootLogger(options: RootLoggerOptions = {}): Logger {
 
 let fallback: Logger | undefined;
 
+/** Component loggers made here, with the logger they were made from and their path. */
+const components = new WeakMap<Logger, { base: Logger; path: string }>();
+
 /**
  * The logger of a component: a child of `parent` with `component` set, or, when the caller passed
- * none (a library use, a unit test), a child of a root made on first use.
+ * none (a library use, a unit test), a child of a root made on first use. Nested components read
+ * `processor.runner` (pino would otherwise write the key twice in one JSON line).
  */
 export function componentLogger(parent: Logger | undefined, component: string): Logger {
-  if (parent !== undefined) return parent.child({ component });
-  fallback ??= createRootLogger();
-  return fallback.child({ component });
+  if (parent === undefined) fallback ??= createRootLogger();
+  const from = parent ?? (fallback as Logger);
+  const known = components.get(from);
+  const base = known?.base ?? from;
+  const path = known === undefined ? component : `${known.path}.${component}`;
+  const child = base.child({ component: path });
+  components.set(child, { base, path });
+  return child;
 }
 
 /** A logger that drops everything (tests that assert on behaviour, not on logs). */

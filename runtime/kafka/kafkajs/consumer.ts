@@ -1,6 +1,6 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { KafkaClientError, UnknownTopicError } from '../../../core/errors.ts';
-import type { Logger } from '../../../core/log.ts';
+import { componentLogger, type Logger } from '../../../core/log.ts';
 import type {
   CommitOffset,
   ConsumedRecord,
@@ -49,7 +49,7 @@ export class KafkajsConsumer implements KafkaConsumer {
   readonly #log: Logger;
 
   constructor(kafka: Kafka, options: ResolvedOptions, groupOptions: GroupConsumerOptions) {
-    this.#log = options.logger.child({ component: 'kafkajs.consumer' });
+    this.#log = componentLogger(options.logger, 'kafkajs.consumer');
     this.groupId = groupOptions.groupId;
     this.#kafka = kafka;
     this.#options = options;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka } from 'kafkajs';
 import { InvalidInputError } from '../../../core/errors.ts';
-import type { Logger } from '../../../core/log.ts';
+import { componentLogger, type Logger } from '../../../core/log.ts';
 import type { ConsumedRecord, PartitionReader } from '../types.ts';
 import { connectWithin, mapError, RETRY, type ResolvedOptions } from './common.ts';
 import { PartitionCounts } from './metadata.ts';
@@ -23,7 +23,7 @@ export class KafkajsReader implements PartitionReader {
   readonly #log: Logger;
 
   constructor(kafka: Kafka, options: ResolvedOptions) {
-    this.#log = options.logger.child({ component: 'kafkajs.reader' });
+    this.#log = componentLogger(options.logger, 'kafkajs.reader');
     this.#kafka = kafka;
     this.#options = options;
   }

@@ -1,6 +1,6 @@
 import { Consumer, type GroupAssignment, type Message, type MessagesStream } from '@platformatic/kafka';
 import { KafkaClientError, UnknownTopicError } from '../../../core/errors.ts';
-import type { Logger } from '../../../core/log.ts';
+import { componentLogger, type Logger } from '../../../core/log.ts';
 import type {
   CommitOffset,
   ConsumedRecord,
@@ -57,7 +57,7 @@ export class PlatformaticConsumer implements KafkaConsumer {
   readonly #log: Logger;
 
   constructor(options: ResolvedOptions, groupOptions: GroupConsumerOptions) {
-    this.#log = options.logger.child({ component: 'platformatic.consumer' });
+    this.#log = componentLogger(options.logger, 'platformatic.consumer');
     this.groupId = groupOptions.groupId;
     this.#options = options;
     this.#groupOptions = groupOptions;
