@@ -1,0 +1,192 @@
+/**
+ * The dispatcher's topology (DESIGN.md "The dispatcher", "Topics"):
+ *
+ *   tracking.requests ─ decode-request ─┐
+ *                                       ├ pending-requests ─ join-delivered-keys ─ skip-delivered ─ deliver-request ─ delivery-outcome ┬ delivered ┬ record-delivered → write-delivered-key → tracking.requests.delivered
+ *   tracking.requests.retry ─ decode-retry ┘     (table delivered-keys ⇐ tracking.requests.delivered)                              │           └ partner-cookies → tracking.events (jar-merge)
+ *                                                                                                                                 ├ retry-later ─ retry-record → tracking.requests.retry (loop)
+ *                                                                                                                                 ├ not-due ─ hold-again → tracking.requests.retry (loop)
+ *                                                                                                                                 └ dead-letter ─ request-dead-letter → tracking.requests.dlq
+ *
+ * Records are keyed by the visitor (userId); the delivered keys of a visitor are one table row,
+ * so a redelivered or replayed request meets its key in the store of its own partition (the
+ * changelog is compacted and co-partitioned with tracking.requests and the retry topic). The key
+ * is written (store and changelog, acknowledged) before the consumer commit of the record.
+ *
+ * The delivery itself is injected (processors/dispatcher in production, fakes in tests): the
+ * topology does not depend on processors/ and is described without a network.
+ */
+import { z } from 'zod';
+import { deliveryAttemptSchema, parseRequestRecord, requestRecordSchema, type DeliveryAttempt, type JarCookie, type JarMergeRecord, type RequestDeadLetter, type RequestRecord } from '../../core/contracts/index.ts';
+import { parseWith } from '../../core/contracts/parse.ts';
+import { untilAborted } from '../../core/async.ts';
+import { topology, type Stream, type Topology } from '../dsl.ts';
+
+export interface PendingDelivery {
+  request: RequestRecord;
+  attempts: DeliveryAttempt[];
+  firstAttemptAt?: string | undefined;
+  rounds?: number | undefined;
+}
+
+/** What the injected delivery decides (processors/dispatcher/deliver.ts has the same shape). */
+export type DeliveryOutcome =
+  | { kind: 'delivered'; partner: string; status: number; attempts: DeliveryAttempt[]; cookies: JarCookie[] }
+  | { kind: 'retry'; partner: string; attempts: DeliveryAttempt[]; firstAttemptAt: string; notBefore: string; rounds: number }
+  | { kind: 'dead'; partner: string; reason: 'permanent-failure' | 'retry-window-exhausted'; code: string; error: string; attempts: DeliveryAttempt[] }
+  | { kind: 'not-sent'; partner: string | null; reason: string; host: string };
+
+export type Deliver = (pending: PendingDelivery, signal: AbortSignal) => Promise<DeliveryOutcome>;
+
+/** The value of tracking.requests.retry: the request, its attempts and when it is due. */
+export const retryRecordSchema = z.object({
+  request: requestRecordSchema,
+  attempts: z.array(deliveryAttemptSchema),
+  firstAttemptAt: z.string(),
+  notBefore: z.string(),
+  rounds: z.number().int().min(0),
+});
+export type RetryRecord = z.output<typeof retryRecordSchema>;
+
+/** A visitor's delivered idempotency keys → epoch ms of the delivery (the table's value). */
+export interface DeliveredKeys {
+  keys: Record<string, number>;
+}
+
+export interface DispatcherTopics {
+  requests: string;
+  retry: string;
+  delivered: string;
+  requestsDlq: string;
+  events: string;
+}
+
+export const DEFAULT_DISPATCHER_TOPICS: Readonly<DispatcherTopics> = Object.freeze({
+  requests: 'tracking.requests',
+  retry: 'tracking.requests.retry',
+  delivered: 'tracking.requests.delivered',
+  requestsDlq: 'tracking.requests.dlq',
+  events: 'tracking.events',
+});
+
+export const DEFAULT_DELIVERED_STORE = 'delivered-keys';
+export const DELIVER_NODE = 'deliver-request';
+
+export interface DispatcherTopologyOptions {
+  deliver: Deliver;
+  topics?: Partial<DispatcherTopics>;
+  deliveredStore?: string;
+  /** Deliveries in flight per instance (the sum of the partners' bulkheads bounds it too). Default 256. */
+  concurrency?: number;
+  /** A delivered key is remembered this long (Meta's event_id window). Default 48 h. */
+  dedupeWindowMs?: number;
+  /** Keys kept per visitor (newest first); bounds the table row. Default 2000. */
+  maxKeysPerVisitor?: number;
+  /**
+   * How long a retry record that is not yet due is held before it goes round the retry topic
+   * again: it holds its visitor's lane and one runner slot meanwhile, never another partition's
+   * or another visitor's. Default 5 s.
+   */
+  retryHoldMs?: number;
+  /** Counts a request skipped as already delivered. */
+  onDuplicate?: (request: RequestRecord) => void;
+  now?: () => number;
+}
+
+type Joined = { pending: PendingDelivery; notBefore: number | undefined; delivered: DeliveredKeys | null };
+type Done = { joined: Joined; outcome: DeliveryOutcome | { kind: 'not-due' } };
+
+export function dispatcherTopology(options: DispatcherTopologyOptions): Topology {
+  const topics: DispatcherTopics = { ...DEFAULT_DISPATCHER_TOPICS, ...options.topics };
+  const now = options.now ?? Date.now;
+  const windowMs = options.dedupeWindowMs ?? 48 * 60 * 60 * 1000;
+  const maxKeys = options.maxKeysPerVisitor ?? 2000;
+  const holdMs = options.retryHoldMs ?? 5_000;
+  const b = topology();
+
+  const fresh = b
+    .stream<unknown>(topics.requests, { name: 'requests-source' })
+    .mapValues((v): Pick<Joined, 'pending' | 'notBefore'> => ({ pending: { request: parseRequestRecord(v), attempts: [] }, notBefore: undefined }), { name: 'decode-request' });
+  const retried = b.stream<unknown>(topics.retry, { name: 'retry-source' }).mapValues((v): Pick<Joined, 'pending' | 'notBefore'> => {
+    const r = parseWith(retryRecordSchema, 'retry', v);
+    return { pending: { request: r.request, attempts: r.attempts, firstAttemptAt: r.firstAttemptAt, rounds: r.rounds }, notBefore: Date.parse(r.notBefore) };
+  }, { name: 'decode-retry' });
+  const delivered = b.table<DeliveredKeys>(topics.delivered, options.deliveredStore ?? DEFAULT_DELIVERED_STORE, { name: 'delivered-keys-table', sourceName: 'delivered-keys-source' });
+
+  const done = fresh
+    .merge(retried, { name: 'pending-requests' })
+    .leftJoin(delivered, (p, keys): Joined => ({ ...p, delivered: keys }), { name: 'join-delivered-keys' })
+    .filter((j) => {
+      const at = j.delivered?.keys[j.pending.request.idempotencyKey];
+      const duplicate = at !== undefined && now() - at < windowMs;
+      if (duplicate) options.onDuplicate?.(j.pending.request);
+      return !duplicate;
+    }, { name: 'skip-delivered' })
+    .process<Done>(DELIVER_NODE, async (joined, ctx) => {
+      const wait = joined.notBefore === undefined ? 0 : joined.notBefore - now();
+      if (wait > 0) {
+        await hold(Math.min(wait, holdMs), ctx.signal);
+        if (wait > holdMs) return { joined, outcome: { kind: 'not-due' } };
+      }
+      return { joined, outcome: await options.deliver(joined.pending, ctx.signal) };
+    }, { concurrency: options.concurrency ?? 256, perKeyOrder: true });
+
+  const kinds = ['delivered', 'retry', 'not-due', 'dead'] as const;
+  const [ok, retry, notDue, dead] = done.branch(kinds.map((k) => (d: Done) => d.outcome.kind === k), { name: 'delivery-outcome', childNames: ['delivered', 'retry-later', 'not-due', 'dead-letter'] }) as [Stream<Done>, Stream<Done>, Stream<Done>, Stream<Done>];
+
+  ok.mapValues((d): DeliveredKeys => rememberKey(d.joined, now(), windowMs, maxKeys), { name: 'record-delivered' }).toTable(delivered, { name: 'write-delivered-key', sinkName: 'delivered-keys-changelog-sink' });
+  ok.flatMapValues((d): JarMergeRecord[] => {
+    const o = d.outcome;
+    if (o.kind !== 'delivered' || o.cookies.length === 0) return [];
+    return [{ type: 'jar-merge', cookies: o.cookies, partner: o.partner, eventId: d.joined.pending.request.eventId }];
+  }, { name: 'partner-cookies' }).to(topics.events, { name: 'jar-merge-sink' });
+
+  retry.mapValues((d): RetryRecord => {
+    const o = d.outcome;
+    if (o.kind !== 'retry') throw new Error('branch invariant: not a retry outcome');
+    return { request: d.joined.pending.request, attempts: o.attempts, firstAttemptAt: o.firstAttemptAt, notBefore: o.notBefore, rounds: o.rounds };
+  }, { name: 'retry-record' }).to(topics.retry, { name: 'retry-sink', loop: true });
+  notDue.mapValues((d): RetryRecord => {
+    const p = d.joined.pending;
+    return { request: p.request, attempts: p.attempts, firstAttemptAt: p.firstAttemptAt ?? new Date(now()).toISOString(), notBefore: new Date(d.joined.notBefore ?? now()).toISOString(), rounds: p.rounds ?? 0 };
+  }, { name: 'hold-again' }).to(topics.retry, { name: 'hold-again-sink', loop: true });
+
+  dead.mapValues((d, ctx): RequestDeadLetter => {
+    const o = d.outcome;
+    if (o.kind !== 'dead') throw new Error('branch invariant: not a dead outcome');
+    const request = d.joined.pending.request;
+    return {
+      reason: o.reason,
+      code: o.code,
+      error: o.error,
+      source: { topic: ctx.topic, partition: ctx.partition, offset: ctx.offset, timestamp: ctx.timestamp },
+      attempts: o.attempts,
+      request,
+      value: Buffer.from(JSON.stringify(request), 'utf8').toString('base64'),
+      valueEncoding: 'base64',
+      failedAt: new Date(now()).toISOString(),
+    };
+  }, { name: 'request-dead-letter' }).to(topics.requestsDlq, { name: 'requests-dlq-sink' });
+
+  return b.build();
+}
+
+/** The visitor's keys with this one added; expired ones and the oldest beyond the bound dropped. */
+function rememberKey(joined: Joined, nowMs: number, windowMs: number, maxKeys: number): DeliveredKeys {
+  const entries = Object.entries(joined.delivered?.keys ?? {}).filter(([, at]) => nowMs - at < windowMs);
+  entries.push([joined.pending.request.idempotencyKey, nowMs]);
+  entries.sort((a, b) => b[1] - a[1]);
+  return { keys: Object.fromEntries(entries.slice(0, maxKeys)) };
+}
+
+function hold(ms: number, signal: AbortSignal): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const done = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  // Shutting down or revoked: the record fails and its next owner takes it again.
+  return untilAborted(done, signal, 'retry hold').finally(() => clearTimeout(timer));
+}
+
+/** The delivery `topology describe` uses: describing never sends anything. */
+export const describeOnlyDeliver: Deliver = () => Promise.reject(new Error('no sender wired: this topology instance is for describe() only'));
