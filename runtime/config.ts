@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { InvalidInputError } from '../core/errors.ts';
 import { RunnerSettingsSchema } from './runner/settings.ts';
 import { jarBudgetSchema } from '../core/contracts/jar-budget.ts';
+import { DispatcherSettingsSchema } from './roles/dispatcher-settings.ts';
 import { CollectorSettingsSchema } from './roles/collector/settings.ts';
 
 /** Kafka's own rule for topic names (a typo fails at start, not at the first produce). */
@@ -99,6 +100,8 @@ export const SettingsSchema = z
       .prefault({}),
     /** The first-party collector (docs/collector.md): GET /tag.js, POST /collect, /health, /ready. */
     collector: CollectorSettingsSchema.prefault({}),
+    /** The dispatcher (docs/dispatcher.md "Settings"). */
+    dispatcher: DispatcherSettingsSchema.prefault({}),
     /** The browser pool of the processor (processors/executor). */
     executor: z
       .object({
@@ -179,6 +182,12 @@ export const ENV_SETTINGS: Record<string, { path: string[]; parse: (v: string) =
   COLLECTOR_MAX_IN_FLIGHT: { path: ['collector', 'maxInFlight'], parse: Number },
   COLLECTOR_DROP_BOTS: { path: ['collector', 'dropBots'], parse: parseBool },
   COLLECTOR_SHUTDOWN_TIMEOUT_MS: { path: ['collector', 'shutdownTimeoutMs'], parse: Number },
+  DISPATCHER_RESOLVE: { path: ['dispatcher', 'resolve'], parse: (v) => v },
+  DISPATCHER_ALLOW_PRIVATE_NETWORK: { path: ['dispatcher', 'allowPrivateNetwork'], parse: parseBool },
+  DISPATCHER_DEDUPE_WINDOW_MS: { path: ['dispatcher', 'dedupeWindowMs'], parse: Number },
+  DISPATCHER_CONCURRENCY: { path: ['dispatcher', 'concurrency'], parse: Number },
+  TOPIC_REQUESTS_RETRY: { path: ['dispatcher', 'topics', 'retry'], parse: (v) => v },
+  TOPIC_REQUESTS_DELIVERED: { path: ['dispatcher', 'topics', 'delivered'], parse: (v) => v },
   EXECUTOR_BROWSERS: { path: ['executor', 'browsers'], parse: Number },
   EXECUTOR_PAGES_PER_BROWSER: { path: ['executor', 'pagesPerBrowser'], parse: Number },
   EXECUTOR_HEADLESS: { path: ['executor', 'headless'], parse: (v) => v },

@@ -10,6 +10,9 @@ import { configuredProcessorTopology } from './roles/processor.ts';
 import { verifyTopicRequirements } from './runner/checks.ts';
 import { topologyRequirements } from './streams/index.ts';
 import { describeOnlyExecutor } from '../topology/app/processor.ts';
+import { describeOnlyDeliver } from '../topology/app/dispatcher.ts';
+import { configuredDispatcherTopology } from './roles/dispatcher.ts';
+import { dispatcherTopics } from './roles/dispatcher-settings.ts';
 
 export function topicSpecs(settings: Settings): TopicSpec[] {
   const rf = settings.replicationFactor;
@@ -25,6 +28,10 @@ export function topicSpecs(settings: Settings): TopicSpec[] {
     spec(settings.topics.cookies, settings.partitions, { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0' }),
     spec(settings.topics.requests, settings.requestPartitions),
     spec(settings.topics.requestsDlq, settings.requestPartitions),
+    // The dispatcher's delayed retries, and its idempotency changelog (delivered keys per visitor),
+    // both co-partitioned with the requests: one task reads partition p of all three.
+    spec(dispatcherTopics(settings.topics.requests, settings.dispatcher).retry, settings.requestPartitions),
+    spec(dispatcherTopics(settings.topics.requests, settings.dispatcher).delivered, settings.requestPartitions, { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0' }),
     spec(settings.topics.eventsDlq, settings.partitions),
   ];
 }
@@ -40,4 +47,6 @@ export async function createTopics(admin: KafkaAdmin, settings: Settings): Promi
 export async function verifyTopics(admin: KafkaAdmin, settings: Settings): Promise<void> {
   const processor = configuredProcessorTopology(settings, describeOnlyExecutor);
   await verifyTopicRequirements(admin, topologyRequirements(processor, { requireCompacted: true }));
+  const dispatcher = configuredDispatcherTopology(settings, settings.dispatcher, describeOnlyDeliver);
+  await verifyTopicRequirements(admin, topologyRequirements(dispatcher, { requireCompacted: true }));
 }

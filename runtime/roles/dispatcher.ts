@@ -12,63 +12,19 @@
  * runtime/config.ts embeds the schema (docs/dispatcher.md "Settings").
  */
 import { Counter, type Registry } from 'prom-client';
-import { z } from 'zod';
 import type { PartnerConfig } from '../../core/contracts/index.ts';
 import { componentLogger, type Logger } from '../../core/log.ts';
 import { TagstreamError } from '../../core/errors.ts';
-import { parseWith } from '../../core/contracts/parse.ts';
 import { createDeliver, createSender, parseResolve, PartnerPolicies, type DeliveryOutcome, type Sender } from '../../processors/dispatcher/index.ts';
-import { DEFAULT_DELIVERED_STORE, DEFAULT_DISPATCHER_TOPICS, dispatcherTopology, type Deliver } from '../../topology/app/dispatcher.ts';
+import { DEFAULT_DELIVERED_STORE, dispatcherTopology, type Deliver } from '../../topology/app/dispatcher.ts';
 import type { ConsumedRecord } from '../../core/records.ts';
 import type { Settings } from '../config.ts';
 import type { KafkaClient } from '../kafka/types.ts';
 import { startStreams, type DeadLetterRouter, type StreamsHandle } from '../streams/index.ts';
 import type { Readiness, Role } from './role.ts';
 
-const topicName = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'must be a Kafka topic name');
-const ms = (max: number) => z.number().int().min(0).max(max);
-
-export const DispatcherSettingsSchema = z
-  .object({
-    /** `host:port=address:port` pairs (DISPATCHER_RESOLVE, like curl --resolve); TLS still verifies the host name. */
-    resolve: z.union([z.string(), z.array(z.string())]).default([]).transform((v) => (typeof v === 'string' ? v.split(',') : v).map((s) => s.trim()).filter((s) => s !== '')),
-    /** Let partner hosts resolve to loopback/private addresses (`run --allow-private-network`). */
-    allowPrivateNetwork: z.boolean().default(false),
-    /** A delivered idempotency key is remembered this long (DISPATCHER_DEDUPE_WINDOW_MS). */
-    dedupeWindowMs: ms(30 * 24 * 3_600_000).default(48 * 3_600_000),
-    /** Deliveries in flight per instance (also the runner's concurrency for this role). */
-    concurrency: z.number().int().min(1).max(10_000).default(256),
-    /** Connections per partner origin (undici pool). */
-    connectionsPerHost: z.number().int().min(1).max(1024).default(32),
-    /** Waiting requests per partner beyond its `delivery.concurrency`; default 4 × concurrency. */
-    queueBound: z.number().int().min(0).max(100_000).optional(),
-    /** Consecutive transient failures that open a partner's breaker. */
-    breakerThreshold: z.number().int().min(1).max(1000).default(5),
-    halfOpenAfterMs: ms(3_600_000).default(10_000),
-    /** Attempts in memory (seconds) before the retry topic. */
-    inMemoryAttempts: z.number().int().min(1).max(20).default(3),
-    inMemoryBudgetMs: ms(600_000).default(5_000),
-    inMemoryBaseDelayMs: ms(60_000).default(200),
-    /** Backoff through the retry topic: first delay and cap (jittered). */
-    retryBaseDelayMs: ms(24 * 3_600_000).default(30_000),
-    retryMaxDelayMs: ms(24 * 3_600_000).default(15 * 60_000),
-    /** How long a not-yet-due retry record is held before going round the retry topic again. */
-    retryHoldMs: ms(600_000).default(5_000),
-    /** Keys remembered per visitor (bounds one row of the idempotency table). */
-    maxKeysPerVisitor: z.number().int().min(1).max(100_000).default(2000),
-    topics: z
-      .object({ retry: topicName.default(DEFAULT_DISPATCHER_TOPICS.retry), delivered: topicName.default(DEFAULT_DISPATCHER_TOPICS.delivered) })
-      .strict()
-      .prefault({}),
-  })
-  .strict();
-
-export type DispatcherSettings = z.output<typeof DispatcherSettingsSchema>;
-export type DispatcherSettingsInput = z.input<typeof DispatcherSettingsSchema>;
-
-export function parseDispatcherSettings(value: unknown): DispatcherSettings {
-  return parseWith(DispatcherSettingsSchema, 'dispatcher', value ?? {});
-}
+export { DispatcherSettingsSchema, parseDispatcherSettings, type DispatcherSettings, type DispatcherSettingsInput } from './dispatcher-settings.ts';
+import { dispatcherTopics, parseDispatcherSettings, type DispatcherSettings, type DispatcherSettingsInput } from './dispatcher-settings.ts';
 
 export interface DispatcherOptions {
   settings: Settings;
@@ -99,7 +55,7 @@ export interface DispatcherHandle extends Pick<StreamsHandle, 'runner' | 'engine
 export function configuredDispatcherTopology(settings: Settings, dispatcher: DispatcherSettings, deliver: Deliver, hooks: { onDuplicate?: () => void; now?: () => number } = {}) {
   return dispatcherTopology({
     deliver,
-    topics: { requests: settings.topics.requests, retry: dispatcher.topics.retry, delivered: dispatcher.topics.delivered, requestsDlq: settings.topics.requestsDlq, events: settings.topics.events },
+    topics: { requests: settings.topics.requests, ...dispatcherTopics(settings.topics.requests, dispatcher), requestsDlq: settings.topics.requestsDlq, events: settings.topics.events },
     deliveredStore: DEFAULT_DELIVERED_STORE,
     concurrency: dispatcher.concurrency,
     dedupeWindowMs: dispatcher.dedupeWindowMs,
@@ -131,7 +87,7 @@ export function requestDeadLetters(topic: string, now: () => number = Date.now):
 
 export async function startDispatcher(options: DispatcherOptions): Promise<DispatcherHandle> {
   const { settings } = options;
-  const config = parseDispatcherSettings(options.dispatcher);
+  const config = parseDispatcherSettings(options.dispatcher ?? options.settings.dispatcher);
   const log = componentLogger(options.logger, 'dispatcher');
   const metrics = dispatcherMetrics(options.registry, log);
   const sender: Sender = createSender({

@@ -378,11 +378,11 @@ describe('processor role (runtime/roles/processor.ts)', () => {
       expect(invalid.stderr).to.match(/^error: partners/);
     });
 
-    it('dispatcher: exit 2, not implemented yet (the collector runs: test/collector/run.test.ts)', () => {
-      const { status, stderr } = run(['dispatcher', '--partners', join(root, 'examples/partners.example.json')]);
+    it('an unknown role: exit 2 with a one-line reason naming the roles there are', () => {
+      const { status, stderr } = run(['dispatch', '--partners', join(root, 'examples/partners.example.json')]);
       expect(status).to.equal(2);
       expect(stderr.trim().split('\n')).to.have.length(1);
-      expect(stderr).to.contain('dispatcher is not implemented yet');
+      expect(stderr).to.contain('roles: unknown role "dispatch" (expected collector, processor, dispatcher, all)');
     });
   });
 });

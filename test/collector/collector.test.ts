@@ -101,6 +101,18 @@ describe('collector: POST /collect on the real broker', function () {
       expect((await c.produced()).filter((r) => r.key === 'site-own-42')).to.have.length(1);
     });
 
+    // (A bot's user agent in the body would not be produced at all: a real browser's.)
+    const SAFARI_UA = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15';
+    it("a body without device.userAgent / language takes the request's User-Agent and first Accept-Language tag; the body's own win", async () => {
+      const fromHeader = await post(c.url, JSON.stringify(pageView({ userId: 'ua-from-header' })), { 'accept-language': 'de-CH,de;q=0.9' });
+      const fromBody = await post(c.url, JSON.stringify(pageView({ userId: 'ua-from-body', device: { userAgent: SAFARI_UA, language: 'it-IT' } })), { 'accept-language': 'de-CH' });
+      expect([fromHeader.status, fromBody.status], fromHeader.body + fromBody.body).to.deep.equal([204, 204]);
+      const produced = await c.produced();
+      const device = (key: string): unknown => (produced.find((r) => r.key === key)?.value as { device?: unknown } | undefined)?.device;
+      expect(device('ua-from-header')).to.deep.include({ userAgent: BROWSER_UA, language: 'de-CH' });
+      expect(device('ua-from-body')).to.deep.include({ userAgent: SAFARI_UA, language: 'it-IT' });
+    });
+
     it('X-Forwarded-For is believed from a trusted proxy only: the right-most untrusted address wins', async () => {
       await post(c.url, JSON.stringify(pageView({ userId: 'xff-trusted' })), { 'x-forwarded-for': '6.6.6.6, 203.0.113.7, 127.0.0.1' });
       const untrusted = await startTestCollector(realBroker().brokers, { trustedProxies: ['10.0.0.0/8'] });

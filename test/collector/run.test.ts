@@ -100,10 +100,10 @@ describe('collector: `run collector`', function () {
     expect(await run.exited, run.stderr().slice(-1000)).to.equal(0);
   });
 
-  it('`run dispatcher`: exit 2, not implemented yet; a bad --collector-port: exit 2 naming the setting', () => {
-    const dispatcher = spawnSync(process.execPath, ['--import', 'tsx', 'runtime/cli/main.ts', 'run', 'dispatcher'], { encoding: 'utf8', env: { ...process.env, KAFKA_BROKERS: '' } });
+  it('`run dispatcher` without partners: exit 2 naming --partners; a bad --collector-port: exit 2 naming the setting', () => {
+    const dispatcher = spawnSync(process.execPath, ['--import', 'tsx', 'runtime/cli/main.ts', 'run', 'dispatcher'], { encoding: 'utf8', env: { ...process.env, KAFKA_BROKERS: '', PARTNERS_FILE: '' } });
     expect(dispatcher.status).to.equal(2);
-    expect(dispatcher.stderr.trim()).to.equal('error: roles: dispatcher is not implemented yet (available: processor, collector)');
+    expect(dispatcher.stderr.trim()).to.equal('error: --partners: the dispatcher needs the partner configurations: --partners partners.json (or PARTNERS_FILE)');
     const port = spawnSync(process.execPath, ['--import', 'tsx', 'runtime/cli/main.ts', 'run', 'collector', '--collector-port', 'x'], { encoding: 'utf8', env: { ...process.env, KAFKA_BROKERS: '' } });
     expect(port.status).to.equal(2);
     expect(port.stderr).to.match(/collector\.port \(COLLECTOR_PORT\)/);

@@ -27,18 +27,27 @@ describe('CLI: topology describe', function () {
   this.timeout(30_000);
 
   it('prints the Kafka Streams text of the application topology and exits 0 without a broker', () => {
-    const { status, stdout, stderr } = cli('topology', 'describe');
+    const { status, stdout, stderr } = cli('topology', 'describe', '--app', 'processor');
     expect(stderr).to.equal('');
     expect(status).to.equal(0);
     expect(stdout).to.equal(golden);
   });
 
+  it('prints the processor and the dispatcher beside each other by default', () => {
+    const { status, stdout } = cli('topology', 'describe');
+    expect(status).to.equal(0);
+    expect(stdout.startsWith(`# processor\n${golden}\n# dispatcher\nTopologies:\n`)).to.equal(true);
+    expect(stdout).to.contain('Source: retry-source (topics: [tracking.requests.retry])');
+    const json = JSON.parse(cli('topology', 'describe', '--format', 'json').stdout) as { dispatcher: TopologyDescriptionJson };
+    expect(json.dispatcher.copartitionGroups).to.deep.equal([['tracking.requests', 'tracking.requests.delivered', 'tracking.requests.retry']]);
+  });
+
   it('--format json prints one JSON document, --format mermaid a flowchart', () => {
-    const json = cli('topology', 'describe', '--format', 'json');
+    const json = cli('topology', 'describe', '--format', 'json', '--app', 'processor');
     expect(json.status).to.equal(0);
     const parsed = JSON.parse(json.stdout) as TopologyDescriptionJson;
     expect(parsed.streamTopics).to.deep.equal(['tracking.events']);
-    const mermaid = cli('topology', 'describe', '--format', 'mermaid');
+    const mermaid = cli('topology', 'describe', '--format', 'mermaid', '--app', 'processor');
     expect(mermaid.status).to.equal(0);
     expect(mermaid.stdout.startsWith('flowchart TD\n')).to.equal(true);
   });
@@ -47,7 +56,7 @@ describe('CLI: topology describe', function () {
     const dir = mkdtempSync(join(tmpdir(), 'describe-'));
     const config = join(dir, 'settings.json');
     writeFileSync(config, JSON.stringify({ topics: { events: 'shop.events', cookies: 'shop.jars' } }));
-    const fromFile = cli('topology', 'describe', '--config', config, '--format', 'json');
+    const fromFile = cli('topology', 'describe', '--config', config, '--format', 'json', '--app', 'processor');
     expect(fromFile.stderr).to.equal('');
     const parsed = JSON.parse(fromFile.stdout) as TopologyDescriptionJson;
     expect(parsed.streamTopics).to.deep.equal(['shop.events']);

@@ -1,9 +1,8 @@
 /**
  * `run [roles...]` (DESIGN.md "Commands"): the named roles in this process, behind one HTTP
  * endpoint (/health, /ready, /metrics on metrics.host:metrics.port), composed by
- * runtime/roles/compose.ts. The processor and the collector exist; the dispatcher exits 2.
- * Whatever order they are named in, the collector starts last and stops first: intake ends before
- * the roles behind it drain.
+ * runtime/roles/compose.ts: collector, processor, dispatcher. Whatever order they are named in,
+ * the collector starts last and stops first: intake ends before the roles behind it drain.
  *
  * Everything that can be wrong with the input fails before a broker or a browser starts; then the
  * topics are created (embedded broker) or verified (a cluster), then the roles start.
@@ -17,6 +16,7 @@ import { createBrokerProbe } from '../../roles/broker-probe.ts';
 import { startRoles } from '../../roles/compose.ts';
 import { loadPartners } from '../../roles/partners.ts';
 import { createProcessorRole } from '../../roles/processor.ts';
+import { createDispatcherRole } from '../../roles/dispatcher.ts';
 import { createCollectorRole } from '../../roles/collector/index.ts';
 import type { RunningRoles } from '../../roles/compose.ts';
 import type { Role } from '../../roles/role.ts';
@@ -34,43 +34,40 @@ interface RunFlags {
 
 const KNOWN_ROLES = ['collector', 'processor', 'dispatcher', 'all'];
 /** The roles that exist, in start order (the collector last: it stops first). */
-const AVAILABLE_ROLES = ['processor', 'collector'] as const;
+const AVAILABLE_ROLES = ['processor', 'dispatcher', 'collector'] as const;
 type AvailableRole = (typeof AVAILABLE_ROLES)[number];
 
 export function registerRun(program: Command): void {
   program
     .command('run')
-    .description('run roles in this process: collector and processor (the dispatcher is not implemented yet); none named = every available role')
+    .description('run roles in this process: collector, processor, dispatcher; none named = all of them')
     .argument('[roles...]', 'collector | processor | all | dispatcher')
     .option('--config <file>', 'settings file (JSON); environment variables override it')
     .option('--brokers <list>', 'bootstrap brokers host:port,... (env KAFKA_BROKERS; absent = embedded broker)')
     .option('--client <name>', 'Kafka client: platformatic | kafkajs (env KAFKA_CLIENT)')
-    .option('--partners <file>', 'partner (tag) configurations, JSON array (env PARTNERS_FILE); required by the processor')
+    .option('--partners <file>', 'partner (tag) configurations, JSON array (env PARTNERS_FILE); required by the processor and the dispatcher')
     .option('--collector-port <n>', 'port of the collector (env COLLECTOR_PORT; default 8080; 0 = a free port, printed in the log)')
-    .option('--allow-private-network', 'development and tests: the executor may reach loopback and private addresses (env EXECUTOR_ALLOW_PRIVATE_NETWORK)')
+    .option('--allow-private-network', 'development and tests: the executor and the dispatcher may reach loopback and private addresses (env EXECUTOR_ALLOW_PRIVATE_NETWORK, DISPATCHER_ALLOW_PRIVATE_NETWORK)')
     .action(async (roles: string[], flags: RunFlags) => runCommand(roles, flags));
 }
 
 async function runCommand(roles: string[], flags: RunFlags): Promise<void> {
   for (const r of roles) if (!KNOWN_ROLES.includes(r)) throw new InvalidInputError('roles', `unknown role "${r}" (expected ${KNOWN_ROLES.join(', ')})`);
-  if (roles.includes('dispatcher')) {
-    throw new InvalidInputError('roles', `dispatcher is not implemented yet (available: ${AVAILABLE_ROLES.join(', ')})`);
-  }
   const all = roles.length === 0 || roles.includes('all');
   const wanted: AvailableRole[] = AVAILABLE_ROLES.filter((r) => all || roles.includes(r));
   const settings = settingsFrom(flags, {
     ...(flags.partners === undefined ? {} : { processor: { partners: flags.partners } }),
-    ...(flags.allowPrivateNetwork === true ? { executor: { allowPrivateNetwork: true } } : {}),
+    ...(flags.allowPrivateNetwork === true ? { executor: { allowPrivateNetwork: true }, dispatcher: { allowPrivateNetwork: true } } : {}),
     ...(flags.collectorPort === undefined ? {} : { collector: { port: Number(flags.collectorPort) } }),
   });
   const partnersFile = settings.processor.partners;
-  if (wanted.includes('processor') && partnersFile === undefined) {
-    throw new InvalidInputError('--partners', 'the processor needs the partner configurations: --partners partners.json (or PARTNERS_FILE)');
+  const needsPartners = wanted.includes('processor') || wanted.includes('dispatcher');
+  if (needsPartners && partnersFile === undefined) {
+    throw new InvalidInputError('--partners', `the ${wanted.includes('processor') ? 'processor' : 'dispatcher'} needs the partner configurations: --partners partners.json (or PARTNERS_FILE)`);
   }
-  const partners = partnersFile === undefined || !wanted.includes('processor') ? [] : await loadPartners(partnersFile);
+  const partners = partnersFile === undefined || !needsPartners ? [] : await loadPartners(partnersFile);
   const root = createRootLogger();
   const log = root.child({ component: 'run' });
-  if (all) log.info({ running: wanted, unavailable: ['dispatcher'] }, 'the dispatcher is not available yet: running the other roles');
 
   const client = clientFor(settings);
   try {
@@ -92,6 +89,7 @@ async function runCommand(roles: string[], flags: RunFlags): Promise<void> {
         // This port's /ready is the process's (broker probe, other roles, draining), as the metrics port's.
         return createCollectorRole({ settings, client, registry: register, logger: root, readiness: () => composed.running?.readiness() });
       }
+      if (name === 'dispatcher') return createDispatcherRole({ settings, client, partners, registry: register, logger: root });
       executorMetrics(); // registered lazily by the first event; /metrics lists them from the start
       return createProcessorRole({ settings, client, partners, registry: register, logger: root });
     });

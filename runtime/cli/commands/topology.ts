@@ -1,7 +1,9 @@
 /**
- * `topology describe [--format text|json|mermaid] [--config file]`: prints the application's
- * topologies with the topic names the settings give (--config, TOPIC_* variables), as `run`
- * would build them. Building a topology is pure data: no broker, no browser.
+ * `topology describe [--app processor|dispatcher|all] [--format text|json|mermaid] [--config file]`:
+ * prints the application's topologies with the topic names the settings give (--config, TOPIC_*
+ * variables), as `run` would build them. Building a topology is pure data: no broker, no browser.
+ * With both apps, text and Mermaid print one after the other under a `# <app>` line, JSON is
+ * `{ "processor": …, "dispatcher": … }`.
  */
 import type { Command } from 'commander';
 import { InvalidInputError } from '../../../core/errors.ts';
@@ -9,6 +11,11 @@ import { describeOnlyExecutor } from '../../../topology/app/processor.ts';
 import { DESCRIBE_FORMATS, type DescribeFormat } from '../../../topology/describe.ts';
 import { loadSettings } from '../../config.ts';
 import { configuredProcessorTopology } from '../../roles/processor.ts';
+import { configuredDispatcherTopology } from '../../roles/dispatcher.ts';
+import { describeOnlyDeliver } from '../../../topology/app/dispatcher.ts';
+
+const APPS = ['processor', 'dispatcher', 'all'] as const;
+type App = (typeof APPS)[number];
 
 function isFormat(value: string): value is DescribeFormat {
   return (DESCRIBE_FORMATS as readonly string[]).includes(value);
@@ -21,12 +28,27 @@ export function registerTopology(program: Command): void {
     .description('print the application topology: Kafka Streams text format, JSON or Mermaid; topic names from the settings')
     .option('--format <format>', `output format: ${DESCRIBE_FORMATS.join('|')}`, 'text')
     .option('--config <file>', 'settings file (JSON); TOPIC_* environment variables override it')
-    .action((options: { format: string; config?: string }) => {
+    .option('--app <app>', `which topology: ${APPS.join('|')}`, 'all')
+    .action((options: { format: string; config?: string; app: string }) => {
       if (!isFormat(options.format)) {
         throw new InvalidInputError('--format', `must be one of ${DESCRIBE_FORMATS.join(', ')} (got "${options.format}")`);
       }
+      if (!(APPS as readonly string[]).includes(options.app)) throw new InvalidInputError('--app', `must be one of ${APPS.join(', ')} (got "${options.app}")`);
+      const app = options.app as App;
       const settings = loadSettings(options.config === undefined ? {} : { configFile: options.config });
-      const description = configuredProcessorTopology(settings, describeOnlyExecutor).describe();
-      process.stdout.write(description.format(options.format));
+      const descriptions = {
+        processor: () => configuredProcessorTopology(settings, describeOnlyExecutor).describe(),
+        dispatcher: () => configuredDispatcherTopology(settings, settings.dispatcher, describeOnlyDeliver).describe(),
+      };
+      if (app !== 'all') {
+        process.stdout.write(descriptions[app]().format(options.format));
+        return;
+      }
+      if (options.format === 'json') {
+        process.stdout.write(`${JSON.stringify({ processor: descriptions.processor().toJSON(), dispatcher: descriptions.dispatcher().toJSON() }, null, 2)}\n`);
+        return;
+      }
+      const comment = options.format === 'mermaid' ? '%%' : '#';
+      process.stdout.write(`${comment} processor\n${descriptions.processor().format(options.format)}\n${comment} dispatcher\n${descriptions.dispatcher().format(options.format)}`);
     });
 }

@@ -75,7 +75,7 @@ async function collect(req: FastifyRequest, reply: FastifyReply, options: Collec
   }
   const problem = checkShape(value, settings);
   if (problem) return refuse('invalid', problem.field, problem.reason);
-  const parsed = parseBody(value);
+  const parsed = parseBody(withHeaderDefaults(value, req.headers['user-agent'], req.headers['accept-language']));
   if ('problem' in parsed) return refuse('invalid', parsed.problem.field, parsed.problem.reason);
   const body = parsed.body;
 
@@ -147,4 +147,23 @@ export function originAllowed(origin: string, host: string | undefined, allowed:
   } catch {
     return false;
   }
+}
+
+/**
+ * A body without `device.userAgent` / `device.language` (a server-to-server call, an old tag) gets
+ * the request's own User-Agent and first Accept-Language tag: the visitor partners will see is the
+ * one that sent the request, not a default browser.
+ */
+function withHeaderDefaults(value: unknown, userAgent: string | undefined, acceptLanguage: string | undefined): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const body = value as { device?: unknown };
+  const device = typeof body.device === 'object' && body.device !== null && !Array.isArray(body.device) ? (body.device as Record<string, unknown>) : body.device === undefined ? {} : undefined;
+  if (device === undefined) return value; // not an object: the schema names the field
+  const language = acceptLanguage?.split(',')[0]?.split(';')[0]?.trim();
+  const filled = {
+    ...device,
+    ...(device.userAgent === undefined && userAgent ? { userAgent } : {}),
+    ...(device.language === undefined && language ? { language } : {}),
+  };
+  return { ...body, device: filled };
 }
