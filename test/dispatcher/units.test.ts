@@ -23,7 +23,7 @@ import {
   type SendRequest,
   type SendResponse,
 } from '../../processors/dispatcher/index.ts';
-import { parseDispatcherSettings } from '../../runtime/roles/dispatcher.ts';
+import { dispatcherTopics, parseDispatcherSettings } from '../../runtime/roles/dispatcher-settings.ts';
 import { requestRecord } from './helpers.ts';
 
 const partner = (id: string, hosts: string[], delivery: Record<string, unknown> = {}): PartnerConfigInput => ({ id, html: '', captureHosts: hosts, delivery });
@@ -102,7 +102,10 @@ describe('dispatcher: pure parts', () => {
     const s = parseDispatcherSettings({ resolve: 'a.example:443=127.0.0.1:1' });
     expect(s.resolve).to.deep.equal(['a.example:443=127.0.0.1:1']);
     expect(s.dedupeWindowMs).to.equal(48 * 3_600_000);
-    expect(s.topics).to.deep.equal({ retry: 'tracking.requests.retry', delivered: 'tracking.requests.delivered' });
+    // Unset: derived from the requests topic (DESIGN's names by default, apart for renamed deployments).
+    expect(dispatcherTopics('tracking.requests', s)).to.deep.equal({ retry: 'tracking.requests.retry', delivered: 'tracking.requests.delivered' });
+    expect(dispatcherTopics('shop.requests', s)).to.deep.equal({ retry: 'shop.requests.retry', delivered: 'shop.requests.delivered' });
+    expect(dispatcherTopics('shop.requests', parseDispatcherSettings({ topics: { retry: 'r' } }))).to.deep.equal({ retry: 'r', delivered: 'shop.requests.delivered' });
     expect(() => parseDispatcherSettings({ concurrency: 0 })).to.throw(/dispatcher\.concurrency/);
   });
 
