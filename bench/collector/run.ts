@@ -65,7 +65,11 @@ interface Run {
 }
 
 async function startServer(mode: string, env: Record<string, string>): Promise<{ port: number; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/collector/server.ts', mode], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  // Run from dist/ (npm run bench:collector: the compiled build, as production runs it), the servers
+  // are compiled too; through tsx, they are transpiled on the fly like this file.
+  const compiled = import.meta.url.endsWith('.js');
+  const serverArgs = compiled ? [new URL('./server.js', import.meta.url).pathname, mode] : ['--import', 'tsx', 'bench/collector/server.ts', mode];
+  const child = spawn(process.execPath, serverArgs, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! });
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${mode} server did not start`)), 60_000);

@@ -12,11 +12,13 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve, dirname } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalBrokerError } from '../../core/errors.ts';
 
-const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+// Compiled, this file sits in dist/runtime/kafka-local: the jars are still the project's.
+const HERE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const PROJECT_ROOT = basename(HERE_ROOT) === 'dist' ? dirname(HERE_ROOT) : HERE_ROOT;
 export const DEFAULT_KAFKA_LIB = join(PROJECT_ROOT, '.infra', 'kafka', 'lib');
 
 export interface LocalBrokerOptions {
