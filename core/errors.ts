@@ -38,6 +38,9 @@ export type ErrorCode =
   | 'ERR_EXECUTOR_FAILED'
   | 'ERR_EXECUTOR_UNAVAILABLE'
   | 'ERR_EXECUTOR_UPSTREAM'
+  // dispatcher
+  | 'ERR_DISPATCH_STATUS'
+  | 'ERR_DISPATCH_WINDOW_SPENT'
   // timeouts and aborts (core/async.ts)
   | 'ERR_TIMEOUT'
   | 'ERR_ABORTED'
@@ -263,6 +266,22 @@ export class ExecutorUnavailableError extends TagstreamError {
 export class UpstreamFetchError extends TagstreamError {
   constructor(url: string, reason: string, options?: { cause?: unknown }) {
     super('ERR_EXECUTOR_UPSTREAM', `loading ${url} failed: ${reason}`, { url, reason }, options);
+  }
+}
+
+// ───────────────────────────── dispatcher ─────────────────────────────
+
+/** A partner answered a delivery with an error status (5xx/408: retried; other 4xx: dead-lettered). */
+export class DeliveryStatusError extends TagstreamError {
+  constructor(partner: string, status: number, context: Record<string, unknown> = {}) {
+    super('ERR_DISPATCH_STATUS', `${partner} answered ${status}`, { partner, status, ...context });
+  }
+}
+
+/** A request's retry window (`delivery.retryWindowMs`) ran out before the partner accepted it. */
+export class RetryWindowSpentError extends TagstreamError {
+  constructor(partner: string, windowMs: number, context: Record<string, unknown> = {}) {
+    super('ERR_DISPATCH_WINDOW_SPENT', `${partner}: retry window of ${windowMs} ms spent`, { partner, windowMs, ...context });
   }
 }
 

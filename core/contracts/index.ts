@@ -6,3 +6,4 @@ export * from './partner.ts';
 export * from './request.ts';
 export * from './dead-letter.ts';
 export * from './jar-budget.ts';
+export * from './delivery.ts';

@@ -6,34 +6,18 @@
  *
  * The sender and the clock are injected, so every decision is tested without a network.
  */
-import type { DeliveryAttempt, JarCookie, PartnerConfig, RequestRecord } from '../../core/contracts/index.ts';
+import type { DeliveryAttempt, PartnerConfig, RequestRecord } from '../../core/contracts/index.ts';
 import { untilAborted } from '../../core/async.ts';
-import { hasCode, TagstreamError, UpstreamFetchError } from '../../core/errors.ts';
+import { DeliveryStatusError, hasCode, TagstreamError } from '../../core/errors.ts';
+import type { Deliver, DeliveryOutcome } from '../../core/contracts/delivery.ts';
 import { backoffDelay, classifyStatus, retryAfterMs, windowEnd, type Backoff } from './classify.ts';
 import { cookiesFromResponse } from './cookies.ts';
 import { deliveryBody, deliveryHeaders } from './headers.ts';
 import { isBrokenCircuit, isBulkheadFull, type PartnerPolicies } from './policies.ts';
-import { indexPartners, routeRequest, type Routing } from './routing.ts';
+import { indexPartners, routeRequest } from './routing.ts';
 import type { Sender, SendResponse } from './sender.ts';
 
-/** A request waiting to be delivered: fresh from tracking.requests, or back from the retry topic. */
-export interface PendingDelivery {
-  request: RequestRecord;
-  /** Earlier attempts (the retry topic carries them). */
-  attempts: DeliveryAttempt[];
-  /** ISO time of the first attempt, absent for a fresh request. */
-  firstAttemptAt?: string | undefined;
-  /** Rounds through the retry topic so far (the exponent of its backoff). */
-  rounds?: number | undefined;
-}
-
-export type NotSentReason = Exclude<Routing, { ok: true }>['reason'] | 'egress-denied';
-
-export type DeliveryOutcome =
-  | { kind: 'delivered'; partner: string; status: number; attempts: DeliveryAttempt[]; cookies: JarCookie[] }
-  | { kind: 'retry'; partner: string; attempts: DeliveryAttempt[]; firstAttemptAt: string; notBefore: string; rounds: number }
-  | { kind: 'dead'; partner: string; reason: 'permanent-failure' | 'retry-window-exhausted'; code: string; error: string; attempts: DeliveryAttempt[] }
-  | { kind: 'not-sent'; partner: string | null; reason: NotSentReason; host: string };
+export type { Deliver, DeliveryOutcome, NotSentReason, PendingDelivery } from '../../core/contracts/delivery.ts';
 
 /** Explicit hooks for metrics and logs (the role wires prom-client and the logger). */
 export interface DeliveryObserver {
@@ -62,7 +46,7 @@ export interface DeliverOptions {
   observer?: DeliveryObserver;
 }
 
-export type Deliver = (pending: PendingDelivery, signal: AbortSignal) => Promise<DeliveryOutcome>;
+
 
 type Tried = { response: SendResponse } | { error: unknown } | { throttled: true };
 
@@ -98,7 +82,7 @@ export function createDeliver(options: DeliverOptions): Deliver {
     const later = (notBefore: number, last: DeliveryAttempt | undefined): DeliveryOutcome => {
       const kept = trimHistory(attempts, history);
       if (notBefore > end) {
-        return report(partner.id, { kind: 'dead', partner: partner.id, reason: 'retry-window-exhausted', code: last?.code ?? 'ERR_EXECUTOR_UPSTREAM', error: `retry window of ${partner.delivery.retryWindowMs} ms spent${last?.error === undefined ? '' : `; last: ${last.error}`}`, attempts: kept });
+        return report(partner.id, { kind: 'dead', partner: partner.id, reason: 'retry-window-exhausted', code: 'ERR_DISPATCH_WINDOW_SPENT', error: `retry window of ${partner.delivery.retryWindowMs} ms spent${last?.error === undefined ? '' : `; last: ${last.error}`}`, attempts: kept });
       }
       return report(partner.id, { kind: 'retry', partner: partner.id, attempts: kept, firstAttemptAt: new Date(firstAttemptMs).toISOString(), notBefore: new Date(notBefore).toISOString(), rounds: rounds + 1 });
     };
@@ -138,7 +122,7 @@ export function createDeliver(options: DeliverOptions): Deliver {
           return report(partner.id, { kind: 'delivered', partner: partner.id, status, attempts: trimHistory(attempts, history), cookies });
         }
         if (cls === 'permanent') {
-          return report(partner.id, { kind: 'dead', partner: partner.id, reason: 'permanent-failure', code: 'ERR_EXECUTOR_UPSTREAM', error: `${partner.id} answered ${status}`, attempts: trimHistory(attempts, history) });
+          return report(partner.id, { kind: 'dead', partner: partner.id, reason: 'permanent-failure', code: 'ERR_DISPATCH_STATUS', error: `${partner.id} answered ${status}`, attempts: trimHistory(attempts, history) });
         }
         // tryOnce already throttled the partner (429, Retry-After): the next turn waits for it.
         if (cls === 'throttled' || retryAfterMs(tried.response.retryAfter, now()) !== undefined) continue;
@@ -173,9 +157,9 @@ async function tryOnce(sender: Sender, policy: ReturnType<PartnerPolicies['for']
 }
 
 /** Carries a 5xx/408 answer through the breaker as a failure (it counts), then back as an answer. */
-class TransientStatus extends UpstreamFetchError {
+class TransientStatus extends DeliveryStatusError {
   constructor(readonly response: SendResponse) {
-    super('(partner endpoint)', `status ${response.status}`);
+    super('(partner endpoint)', response.status);
   }
 }
 

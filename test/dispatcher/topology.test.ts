@@ -29,7 +29,7 @@ describe('dispatcher topology', () => {
       calls.push(p.request.idempotencyKey);
       const attempts = [{ at: new Date(clock).toISOString(), status: next === 'dead' ? 400 : 204 }];
       if (next === 'retry') return Promise.resolve({ kind: 'retry', partner: 'pa', attempts, firstAttemptAt: new Date(clock).toISOString(), notBefore: new Date(clock + 60_000).toISOString(), rounds: 1 });
-      if (next === 'dead') return Promise.resolve({ kind: 'dead', partner: 'pa', reason: 'permanent-failure', code: 'ERR_EXECUTOR_UPSTREAM', error: 'pa answered 400', attempts });
+      if (next === 'dead') return Promise.resolve({ kind: 'dead', partner: 'pa', reason: 'permanent-failure', code: 'ERR_DISPATCH_STATUS', error: 'pa answered 400', attempts });
       return Promise.resolve({ kind: 'delivered', partner: 'pa', status: 204, attempts, cookies: [] });
     };
     let duplicates = 0;
@@ -63,7 +63,7 @@ describe('dispatcher topology', () => {
       next = 'dead';
       const r3 = parseRequestRecord(requestRecord('3', 'pa', 'https://collect.partner-a.example/bad'));
       await driver.pipeInput(T.requests, r3.userId, r3);
-      expect(driver.outputs(T.requestsDlq).at(-1)?.value).to.deep.include({ reason: 'permanent-failure', code: 'ERR_EXECUTOR_UPSTREAM' });
+      expect(driver.outputs(T.requestsDlq).at(-1)?.value).to.deep.include({ reason: 'permanent-failure', code: 'ERR_DISPATCH_STATUS' });
     } finally {
       await driver.close();
     }

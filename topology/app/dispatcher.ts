@@ -16,37 +16,13 @@
  * The delivery itself is injected (processors/dispatcher in production, fakes in tests): the
  * topology does not depend on processors/ and is described without a network.
  */
-import { z } from 'zod';
-import { deliveryAttemptSchema, parseRequestRecord, requestRecordSchema, type DeliveryAttempt, type JarCookie, type JarMergeRecord, type RequestDeadLetter, type RequestRecord } from '../../core/contracts/index.ts';
+import { parseRequestRecord, type JarMergeRecord, type RequestDeadLetter, type RequestRecord } from '../../core/contracts/index.ts';
 import { parseWith } from '../../core/contracts/parse.ts';
+import { retryRecordSchema, type Deliver, type DeliveryOutcome, type PendingDelivery, type RetryRecord } from '../../core/contracts/delivery.ts';
 import { untilAborted } from '../../core/async.ts';
 import { topology, type Stream, type Topology } from '../dsl.ts';
 
-export interface PendingDelivery {
-  request: RequestRecord;
-  attempts: DeliveryAttempt[];
-  firstAttemptAt?: string | undefined;
-  rounds?: number | undefined;
-}
-
-/** What the injected delivery decides (processors/dispatcher/deliver.ts has the same shape). */
-export type DeliveryOutcome =
-  | { kind: 'delivered'; partner: string; status: number; attempts: DeliveryAttempt[]; cookies: JarCookie[] }
-  | { kind: 'retry'; partner: string; attempts: DeliveryAttempt[]; firstAttemptAt: string; notBefore: string; rounds: number }
-  | { kind: 'dead'; partner: string; reason: 'permanent-failure' | 'retry-window-exhausted'; code: string; error: string; attempts: DeliveryAttempt[] }
-  | { kind: 'not-sent'; partner: string | null; reason: string; host: string };
-
-export type Deliver = (pending: PendingDelivery, signal: AbortSignal) => Promise<DeliveryOutcome>;
-
-/** The value of tracking.requests.retry: the request, its attempts and when it is due. */
-export const retryRecordSchema = z.object({
-  request: requestRecordSchema,
-  attempts: z.array(deliveryAttemptSchema),
-  firstAttemptAt: z.string(),
-  notBefore: z.string(),
-  rounds: z.number().int().min(0),
-});
-export type RetryRecord = z.output<typeof retryRecordSchema>;
+export { retryRecordSchema, type Deliver, type DeliveryOutcome, type PendingDelivery, type RetryRecord } from '../../core/contracts/delivery.ts';
 
 /** A visitor's delivered idempotency keys → epoch ms of the delivery (the table's value). */
 export interface DeliveredKeys {
