@@ -133,6 +133,12 @@ export function frameStorageInjection(token: string): string {
   return `${FRAME_STORAGE_FUNCTION}(${JSON.stringify(token)})`;
 }
 
+/**
+ * CDP binding the top-level page reports through while its document goes away (page/leave.ts),
+ * when evaluations are no longer answered; inject/state.js takes it, frames drop it.
+ */
+export const LEAVE_BINDING = '__tagstream_leave';
+
 /** CDP binding a worker's fetch hook reports through (removed from the worker's global). */
 export const WORKER_BINDING = '__tagstream_wfetch';
 

@@ -8,7 +8,7 @@ import type { CDPSession, Protocol } from 'puppeteer-core';
 import { untilAborted, withTimeout } from '../../core/async.ts';
 import { BrowserCrashedError, ExecutorUnavailableError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
-import { BOOTSTRAP_INJECTION, frameStorageInjection, WORKER_BINDING, workerHook } from './in-page.ts';
+import { BOOTSTRAP_INJECTION, frameStorageInjection, LEAVE_BINDING, WORKER_BINDING, workerHook } from './in-page.ts';
 import type { WorkerEnv } from './inject/worker-hook.js';
 
 export interface Slot {
@@ -35,6 +35,12 @@ export interface Slot {
   workerEnv: WorkerEnv | null;
   /** Called with each Web Storage change the tab's renderer reports (page/storage-journal.ts). */
   storageChange: ((c: StorageChange) => void) | null;
+  /** Called with each message of the page's leave binding (page/leave.ts). */
+  leaveMessage: ((payload: string) => void) | null;
+  /** The tab's window, minimized for good (-1: none; page/leave.ts cannot hide the page then). */
+  windowId: number;
+  /** The closing tab's window is minimized (page/leave.ts): shown again before the next visitor. */
+  hiddenTab: boolean;
 }
 
 /**
@@ -100,6 +106,9 @@ export async function openSlot(bs: CDPSession, log: Logger): Promise<OpenedSlot>
     workerFetch: null,
     workerEnv: null,
     storageChange: null,
+    leaveMessage: null,
+    windowId: -1,
+    hiddenTab: false,
     frameToken: randomUUID().replace(/-/g, ''),
     fail: (err) => lost.abort(err),
   };
@@ -112,6 +121,9 @@ export async function openSlot(bs: CDPSession, log: Logger): Promise<OpenedSlot>
     session.send('Fetch.failRequest', { requestId: ev.requestId, errorReason: 'BlockedByClient' }).catch(() => undefined);
   });
   watchStorage(slot);
+  session.on('Runtime.bindingCalled', (b: Protocol.Runtime.BindingCalledEvent) => {
+    if (b.name === LEAVE_BINDING) slot.leaveMessage?.(b.payload);
+  });
   session.on('Target.attachedToTarget', (ev: Protocol.Target.AttachedToTargetEvent) => hookWorker(slot, ev));
   session.on('Inspector.targetCrashed', () => {
     slot.dirty = true;
@@ -122,6 +134,17 @@ export async function openSlot(bs: CDPSession, log: Logger): Promise<OpenedSlot>
     injectScripts(slot, log),
     // Storage changes as they happen: what the jar keeps when the page cannot be read at the end.
     session.send('DOMStorage.enable'),
+    // Bindings reach new documents only with the Runtime domain enabled.
+    session.send('Runtime.enable').then(() => session.send('Runtime.addBinding', { name: LEAVE_BINDING })),
+    // Minimized for good: focus emulation (below) keeps the page visible; page/leave.ts turns it
+    // off to hide the page when the tab closes.
+    bs
+      .send('Browser.getWindowForTarget', { targetId })
+      .then((w) => bs.send('Browser.setWindowBounds', { windowId: w.windowId, bounds: { windowState: 'minimized' } }).then(() => w.windowId))
+      .then((id) => {
+        slot.windowId = id;
+      })
+      .catch((err: unknown) => log.warn({ err: String(err) }, 'no window to minimize: closing tabs fire visibilitychange after pagehide')),
     session.send('Inspector.enable'),
     session.send('Target.setAutoAttach', {
       autoAttach: true,

@@ -11,8 +11,8 @@
  * It also: wipes what a previous visitor could have left in this pooled tab and applies the new
  * visitor's localStorage; seeds `dataLayer`; overrides the few properties CDP cannot emulate;
  * records which partner code is running (request attribution, error/timeout status); tracks
- * in-flight requests so the end-of-event rule can wait for them; and dispatches the
- * `visibilitychange`/`pagehide` of a closing tab at the end. The order below matters: a hook
+ * in-flight requests so the end-of-event rule can wait for them; and reports the end of the
+ * visit while the executor closes the tab (lifecycle.js, page/leave.ts). The order below matters: a hook
  * installed later wraps the earlier ones, and listeners registered before `attributeListeners`
  * are the executor's own.
  */

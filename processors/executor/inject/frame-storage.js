@@ -13,6 +13,8 @@
 export function frameStorage(token) {
   var top = window.top;
   if (window === top) return;
+  // The tab's leave binding (slot.ts) is for the top-level bootstrap only: frames must not see it.
+  try { delete /** @type {Record<string, unknown>} */ (/** @type {unknown} */ (window)).__tagstream_leave; } catch { /* not there */ }
   try {
     // Same-origin with the top document: not a partner frame.
     if (top && top.location.href) return;

@@ -1,7 +1,8 @@
 /**
  * The executor's entry points on `window.__tagstream`: partner sections of the document, the
- * end of the visit (load, settle, a closing tab's hidden + pagehide, the barrier, collect), and
- * naming the code a termination stopped (page/watchdog.ts calls them).
+ * end of the visit (load, settle, then the tab closes: page/leave.ts makes the browser fire the
+ * real events and this side reports through the leave binding; the dispatched hide is the
+ * fallback after a termination), and naming the code a termination stopped (page/watchdog.ts).
  */
 /** @import { BootConfig, PageState, Realm } from './state.js' */
 /** @import { Settle, Timers } from './clock.js' */
@@ -16,6 +17,7 @@ import { safe } from './state.js';
  * @property {(wallMs: number) => Promise<boolean>} hide a closing tab; true when the barrier ran
  * @property {() => Promise<boolean>} barrier
  * @property {(quietMs: number, maxMs: number, wallMs: number, hideWallMs: number) => Promise<string>} runAll
+ *   the report (JSON), or `armed` when the executor is to close the tab for real (page/leave.ts)
  * @property {() => string} collect the report (JSON); nothing of this visitor runs afterwards
  */
 
@@ -51,6 +53,33 @@ export function pageApi(cfg, ts, realm, timers, settle, elapsed) {
       return false;
     });
   }
+  /**
+   * The closing tab's events come from the browser (trusted): the hidden phase gets page time for
+   * what it sends, as before; the report is made in the last `unload` listener, once everything
+   * the page does while it goes away is done, and leaves through the binding (page/leave.ts).
+   * Registered after every partner's listeners, so they run last.
+   * @param {(message: string) => void} leave
+   * @param {number} hideWallMs
+   */
+  function armLeave(leave, hideWallMs) {
+    var D = document, W = window;
+    ts.leaveFrom = ts.hints.length;
+    /** @param {Event} e */
+    function onHidden(e) {
+      if (!e.isTrusted || D.visibilityState !== 'hidden') return;
+      D.removeEventListener('visibilitychange', onHidden);
+      var before = ts.hints.length;
+      var told = function () { leave('hidden'); };
+      settle(cfg.hideQuietMs, elapsed() + cfg.hideQuietMs + 1, hideWallMs)
+        .then(function () { return ts.untracked > 0 || ts.hints.length > before ? barrier() : false; })
+        .then(told, told);
+    }
+    D.addEventListener('visibilitychange', onHidden);
+    W.addEventListener('pagehide', function (e) {
+      if (!e.isTrusted) return;
+      W.addEventListener('unload', function () { leave(collect(ts, timers)); });
+    });
+  }
   return {
     begin: function (id) {
       ts.current = id;
@@ -68,15 +97,18 @@ export function pageApi(cfg, ts, realm, timers, settle, elapsed) {
     // The common case in one CDP round trip; the executor falls back to the separate steps
     // when it had to terminate a script.
     runAll: function (quietMs, maxMs, wallMs, hideWallMs) {
+      var leave = realm.leave;
       return loaded().then(function () { return settle(quietMs, maxMs, wallMs); })
-        .then(function () { return hide(hideWallMs); })
-        .then(function () { return collect(ts, timers); });
+        .then(function () {
+          if (leave) { armLeave(leave, hideWallMs); return 'armed'; }
+          return hide(hideWallMs).then(function () { return collect(ts, timers); });
+        });
     },
     collect: function () { return collect(ts, timers); },
   };
 }
 
-/** A closing tab: hidden, then pagehide (and unload for older tags). */
+/** The fallback after a termination: a closing tab dispatched from script (untrusted events). */
 function closeTab() {
   var D = document, W = window;
   safe(function () {
@@ -126,7 +158,7 @@ function collect(ts, timers) {
   safe(function () {
     for (var i = 0; i < W.localStorage.length; i++) { var k = W.localStorage.key(i); if (k !== null) ls[k] = W.localStorage.getItem(k); }
   });
-  var out = { origin: location.origin, localStorage: ls, errors: ts.errors, marks: ts.marks, hints: ts.hints,
+  var out = { origin: location.origin, localStorage: ls, errors: ts.errors, marks: ts.marks, hints: ts.hints, leaveFrom: ts.leaveFrom,
               timedOut: ts.timedOut, loadedAt: ts.loadedAt, cookieWrites: ts.cookieWrites,
               cookieStoreUsed: ts.cookieStoreUsed, storageUsed: ts.storageUsed, historyUsed: ts.historyUsed,
               writers: { cookies: ts.writers.cookies, localStorage: ts.writers.localStorage } };

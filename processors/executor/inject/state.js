@@ -61,6 +61,7 @@
  * @property {number} untracked requests the page cannot see complete (beacons, keepalive)
  * @property {Writers} writers who wrote the page's cookies and localStorage keys
  * @property {string | null} report what collect() returned, once made
+ * @property {number} leaveFrom hints before the tab started closing (the executor waits for the later ones)
  */
 
 /**
@@ -78,13 +79,25 @@
  * @property {DateConstructor} Date
  * @property {() => number} dateNow
  * @property {() => number} perfNow
+ * @property {((message: string) => void) | null} leave the tab's CDP binding (slot.ts LEAVE_BINDING):
+ *   how the page reports while its document is going away, when CDP evaluations are not answered
  */
 
 /** @returns {Realm} */
 export function takeRealm() {
   var W = window;
   var perf = W.performance;
-  return { setTimeout: W.setTimeout.bind(W), fetch: W.fetch.bind(W), Date: W.Date, dateNow: W.Date.now.bind(W.Date), perfNow: perf.now.bind(perf) };
+  var rec = windowRecord();
+  var lb = rec.__tagstream_leave;
+  /** @type {((message: string) => void) | null} */
+  var leave = null;
+  if (typeof lb === 'function') {
+    var bound = lb;
+    leave = function (message) { Reflect.apply(bound, W, [message]); };
+    // Tags must not see the binding (the frame-storage injection removes it from frames).
+    delete rec.__tagstream_leave;
+  }
+  return { setTimeout: W.setTimeout.bind(W), fetch: W.fetch.bind(W), Date: W.Date, dateNow: W.Date.now.bind(W.Date), perfNow: perf.now.bind(perf), leave: leave };
 }
 
 /**
@@ -95,7 +108,7 @@ export function newState(runId) {
   return { runId: runId, current: null, running: null, errors: [], marks: {}, hints: [], pending: [],
            killed: false, dead: {}, timedOut: {}, stuck: [], loadedAt: 0,
            cookieWrites: 0, cookieStoreUsed: false, storageUsed: false, historyUsed: false, untracked: 0,
-           writers: { cookies: nameMap(), localStorage: nameMap(), count: 0 }, report: null };
+           writers: { cookies: nameMap(), localStorage: nameMap(), count: 0 }, report: null, leaveFrom: -1 };
 }
 
 /** @returns {Record<string, string>} */

@@ -20,6 +20,8 @@ export interface PageReport {
   errors: { partner: string | null; message: string }[];
   marks: Record<string, { begin: number; end: number }>;
   hints: Hint[];
+  /** Hints made before the tab started closing (page/leave.ts waits for the later ones); -1 without. */
+  leaveFrom?: number;
   timedOut: Record<string, boolean>;
   loadedAt: number;
   cookieWrites: number;

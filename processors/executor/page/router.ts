@@ -131,6 +131,8 @@ export interface RouterOptions {
   /** The visitor's page URL without its fragment: its navigation gets `documentHtml`. */
   navUrl: string;
   barrierUrl: string;
+  /** The closing tab's navigation (page/leave.ts): held, then answered with an empty document. */
+  leaveUrl: string;
   documentHtml: Buffer;
   frames: FrameExchange;
   userAgent: string;
@@ -156,10 +158,26 @@ export class Router {
     this.frameOrigins = new Set([new URL(opts.navUrl).origin]);
   }
 
+  /** URLs of every paused request of the visit (page/leave.ts waits for the closing tab's). */
+  readonly seen = new Set<string>();
+  /** Called when the closing tab's navigation is paused: beforeunload has run. */
+  onLeave: ((requestId: string) => void) | null = null;
+
+  /** Lets the closing tab's navigation commit: the page's pagehide and unload run. */
+  releaseLeave(requestId: string): void {
+    this.#fulfill(requestId, 200, [{ name: 'Content-Type', value: 'text/html; charset=utf-8' }, NO_STORE], EMPTY);
+  }
+
   readonly handle = (ev: Protocol.Fetch.RequestPausedEvent): void => {
     const { request } = ev;
     const url = request.url;
     const o = this.#o;
+    this.seen.add(url);
+    if (url === o.leaveUrl && ev.resourceType === 'Document' && ev.frameId === o.slot.targetId) {
+      if (this.onLeave) this.onLeave(ev.requestId);
+      else this.releaseLeave(ev.requestId);
+      return;
+    }
     if (!this.#navFulfilled && ev.resourceType === 'Document' && ev.frameId === o.slot.targetId && stripHash(url) === o.navUrl) {
       this.#navFulfilled = true;
       this.#fulfill(ev.requestId, 200, [{ name: 'Content-Type', value: 'text/html; charset=utf-8' }, NO_STORE], o.documentHtml);

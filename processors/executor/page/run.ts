@@ -5,7 +5,7 @@
  *
  * Sequence: emulation (only what changed since the tab's previous event) → the jar's cookies →
  * Page.navigate to event.page.url, whose request the router fulfills with the synthetic document
- * (document.ts) → the page settles (watchdog.ts) → the jar is captured (capture.ts: the page's
+ * (document.ts) → the page settles (watchdog.ts) → the tab closes for real (leave.ts) → the jar is captured (capture.ts: the page's
  * report, partner frames' localStorage, cookies; what cannot be read keeps the jar's values and
  * the writes seen) → attribution and outcomes (attribution.ts) → after the result is returned,
  * the visitor's state is wiped from the tab. The pool applies the jar budget (jar-limits.ts).
@@ -25,6 +25,7 @@ import { bootConfig, synthesizeDocument } from './document.ts';
 import { FrameExchange, type FrameStorage } from './frame-storage.ts';
 import { NO_WRITERS, partialWarnings, withWarnings, type PartialRead, type Writers } from './jar-attribution.ts';
 import { toCookieParam } from './jar.ts';
+import { closeTab, resetHistory, showTab } from './leave.ts';
 import { policyOf, Router, stripHash } from './router.ts';
 import { StorageJournal } from './storage-journal.ts';
 import { drainLoads, runVirtualTime, settlePage, Watchdog } from './watchdog.ts';
@@ -57,6 +58,7 @@ interface Visit {
   t0: number;
   runId: string;
   pageUrl: URL;
+  leaveUrl: string;
   active: PartnerConfig[];
   activeIds: Set<string>;
   maxTimeout: number;
@@ -74,6 +76,7 @@ function prepare(slot: Slot, event: PageViewEvent, jar: Jar, partners: readonly 
   const runId = randomUUID();
   const pageUrl = new URL(event.page.url);
   const barrierUrl = `${pageUrl.origin}/__tagstream_barrier__/${runId}`;
+  const leaveUrl = `${pageUrl.origin}/__tagstream_leave__/${runId}`;
   const emulation = emulationFor(event);
   const config = bootConfig({
     runId,
@@ -92,6 +95,7 @@ function prepare(slot: Slot, event: PageViewEvent, jar: Jar, partners: readonly 
     policy: policyOf(active),
     navUrl: stripHash(pageUrl.href),
     barrierUrl,
+    leaveUrl,
     documentHtml: Buffer.from(synthesizeDocument(event, active, config, slot.bootstrapInjected), 'utf8'),
     frames,
     userAgent: event.device.userAgent,
@@ -112,7 +116,7 @@ function prepare(slot: Slot, event: PageViewEvent, jar: Jar, partners: readonly 
   slot.storageChange = journal.record;
   const maxTimeout = Math.max(...active.map((p) => p.timeoutMs));
   const activeIds = new Set(active.map((p) => p.id));
-  return { t0, runId, pageUrl, active, activeIds, maxTimeout, emulation, router, frames, watchdog, workerFetches, journal };
+  return { t0, runId, pageUrl, leaveUrl, active, activeIds, maxTimeout, emulation, router, frames, watchdog, workerFetches, journal };
 }
 
 /** Runs one event; throws only when the tab or its browser is lost (the pool retries then). */
@@ -125,6 +129,8 @@ export async function runOnSlot(
 ): Promise<PageRun> {
   const v = prepare(slot, event, jar, partners, settings);
   const log = settings.logger;
+  // Normally restored by the previous visit's wipe; a hidden page must not start a visit.
+  if (slot.hiddenTab) await onSlot(slot, 'showing the tab', 5000, showTab(slot));
   await applyEmulation(slot, v.emulation);
   if (jar.cookies.length > 0) {
     const cookies = jar.cookies.map(toCookieParam);
@@ -133,7 +139,9 @@ export async function runOnSlot(
   const navError = await navigate(slot, event, log);
   if (settings.clock === 'cdp-virtual-time' && !navError) await runVirtualTime(slot, Date.parse(event.timestamp), v.maxTimeout);
   const quietMs = settings.clock === 'cdp-virtual-time' ? 0 : Math.min(settings.quietWindowMs, v.maxTimeout);
-  const report = navError ? null : await settlePage(v.watchdog, { runId: v.runId, quietMs, maxMs: v.maxTimeout, deadline: v.t0 + v.maxTimeout });
+  const settled = navError ? null : await settlePage(v.watchdog, { runId: v.runId, quietMs, maxMs: v.maxTimeout, deadline: v.t0 + v.maxTimeout });
+  const report =
+    settled === 'armed' ? await closeTab(slot, v.router, v.frames, { leaveUrl: v.leaveUrl, hideWallMs: 800, pageOrigin: v.pageUrl.origin }) : settled;
   await drainLoads(() => v.router.inflightLoads);
 
   const hung = v.watchdog.hung;
@@ -163,7 +171,7 @@ export async function runOnSlot(
   );
   const cookiesInBrowser = jar.cookies.length > 0 || captured.cookiesMayChange;
   const writers = report?.writers ?? NO_WRITERS;
-  return { result, writers, cleanup: () => wipe(slot, v, report, captured.frames, cookiesInBrowser) };
+  return { result, writers, cleanup: () => wipe(slot, v, report, captured.frames, cookiesInBrowser, settled === 'armed') };
 }
 
 /** Page.navigate to the visitor's URL (the router fulfills it); the failure's text, if any. */
@@ -211,7 +219,7 @@ function resultOf(
  * cleared again by the next visitor's bootstrap; the rest is wiped here, only if touched (each
  * CDP command costs).
  */
-async function wipe(slot: Slot, v: Visit, report: PageReport | null, frames: FrameStorage, cookiesInBrowser: boolean): Promise<void> {
+async function wipe(slot: Slot, v: Visit, report: PageReport | null, frames: FrameStorage, cookiesInBrowser: boolean, closed: boolean): Promise<void> {
   if (slot.dirty) return; // the tab is discarded anyway
   const s = slot.session;
   const origins = v.router.frameOrigins;
@@ -222,9 +230,10 @@ async function wipe(slot: Slot, v: Visit, report: PageReport | null, frames: Fra
   }
   // Partner frames' partitioned storage (loaded this visit or restored from the jar).
   for (const storageKey of frames.keys.values()) jobs.push(s.send('Storage.clearDataForStorageKey', { storageKey, storageTypes: 'all' }));
-  // Frames navigated after their insertion add entries to the tab's history too.
-  const framed = v.router.captured.some((c) => c.transport === 'iframe' || c.transport === 'form');
-  if (!report || report.historyUsed || origins.size > 1 || framed) jobs.push(s.send('Page.resetNavigationHistory'));
+  // Every visit adds its page and the closing tab's document (leave.ts) to the tab's history:
+  // history.length would count the visitors before.
+  jobs.push(resetHistory(slot, closed ? v.leaveUrl : null));
+  if (slot.hiddenTab) jobs.push(showTab(slot));
   if (jobs.length > 0) await onSlot(slot, 'wiping the tab', 5000, Promise.all(jobs));
 }
 

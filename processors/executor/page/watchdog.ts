@@ -3,7 +3,8 @@
  *
  * The page settles itself (inject/bootstrap.js `runAll`: load, page time until no request is
  * pending and no timer is due within the quiet window, bounded by the largest `timeoutMs` in page
- * time, then hidden + pagehide and what they send). The executor only waits for it, under a wall
+ * time; then the tab closes: page/leave.ts, or a dispatched hidden + pagehide after a
+ * termination). The executor only waits for it, under a wall
  * budget: a main thread that stops answering pings for the tightest partner budget is terminated
  * (Runtime.terminateExecution), the page names the code that was running, and the run goes on
  * step by step; a page that does not answer even then is `hung` (its tab is replaced).
@@ -128,10 +129,11 @@ const isTerminated = (v: unknown): boolean => typeof v === 'object' && v !== nul
 
 /**
  * Runs the page to its end and returns what it reports, or null when it could not say (hung,
- * stale, or past the deadline). One round trip in the common case; step by step after a
- * termination (the page's promise chain died with the terminated script) or a slow page.
+ * stale, or past the deadline); `armed` when the page settled and waits for the tab to close
+ * (page/leave.ts). One round trip in the common case; step by step after a termination (the
+ * page's promise chain died with the terminated script) or a slow page.
  */
-export async function settlePage(wd: Watchdog, plan: SettlePlan): Promise<PageReport | null> {
+export async function settlePage(wd: Watchdog, plan: SettlePlan): Promise<PageReport | 'armed' | null> {
   const left = (min: number): number => Math.max(min, plan.deadline - Date.now());
   const runId = JSON.stringify(plan.runId);
   const runAll = (wall: number): string =>
@@ -140,6 +142,7 @@ export async function settlePage(wd: Watchdog, plan: SettlePlan): Promise<PageRe
   for (; !wd.hung; ) {
     const wall = left(500);
     const v = await wd.evaluate(runAll(wall), wall + 1500);
+    if (v === 'armed') return v;
     if (typeof v === 'string' && v !== 'stale') return JSON.parse(v) as PageReport;
     // A script was terminated (the promise chain died with it) or the page is slow.
     if (v !== 'stale') return settleInSteps(wd, plan);
@@ -161,7 +164,8 @@ async function settleInSteps(wd: Watchdog, plan: SettlePlan): Promise<PageReport
     const v = await wd.evaluate(`window.__tagstream.settle(${plan.quietMs}, ${plan.maxMs}, ${Math.max(50, wall - 100)})`, wall);
     if (!isTerminated(v)) break;
   }
-  // 3. the tab closes: visibilitychange + pagehide, what they send, and the barrier
+  // 3. the tab closes, dispatched from script: a page that needed terminating is not closed for
+  //    real (its tab is replaced anyway): visibilitychange + pagehide, what they send, the barrier
   if (!wd.hung) await wd.evaluate('window.__tagstream.hide(800)', 1500);
   // 4. collect what the page kept
   if (wd.hung) return null;
