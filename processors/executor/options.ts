@@ -30,6 +30,12 @@ export interface ExecutorOptions {
   /** Page time without a due timer or pending request after which an event ends (default 5000). */
   quietWindowMs?: number;
   /**
+   * End each visit as a closed tab with trusted beforeunload → visibilitychange → pagehide → unload
+   * (page/leave.ts), for SDKs that ignore untrusted lifecycle events. Default false: the events are
+   * dispatched from script, at ~30% less CPU per view (docs/executor.md "When an event ends").
+   */
+  trustedClose?: boolean;
+  /**
    * Page clock: `fake-timers` (default; injected, jumps to the next timer) or `cdp-virtual-time`
    * (experimental: Chromium's virtual time policy, kept for comparison).
    */
@@ -75,6 +81,7 @@ export function settingsOf(opts: ExecutorOptions): PoolSettings {
     allowPrivateNetwork: opts.allowPrivateNetwork ?? false,
     sandbox: opts.sandbox ?? !runningAsRoot(),
     quietWindowMs: opts.quietWindowMs ?? 5000,
+    trustedClose: opts.trustedClose ?? false,
     clock: opts.clock ?? 'fake-timers',
     acquireTimeoutMs: opts.acquireTimeoutMs ?? 60_000,
     idleRealMs: opts.idleRealMs ?? 15,

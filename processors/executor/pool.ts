@@ -344,7 +344,7 @@ export class Executor {
   }
 
   async #newSlot(owner: BrowserHandle): Promise<PooledSlot> {
-    const slot: PooledSlot = Object.assign(await openSlot(owner.session, this.#log), { owner });
+    const slot: PooledSlot = Object.assign(await openSlot(owner.session, this.#log, this.#opts.trustedClose), { owner });
     owner.slots.add(slot);
     return slot;
   }

@@ -84,7 +84,12 @@ const DENIED_PERMISSIONS = [
 ];
 
 /** Opens a tab in a new browser context of the browser behind `bs` and makes it ready for events. */
-export async function openSlot(bs: CDPSession, log: Logger): Promise<OpenedSlot> {
+/**
+ * `trustedClose`: the tab can end a visit as a closed tab with trusted lifecycle events
+ * (page/leave.ts): the Runtime domain for the leave binding, and the window minimized for good.
+ * Off, a visit ends with the lifecycle events dispatched from script (untrusted), at less cost.
+ */
+export async function openSlot(bs: CDPSession, log: Logger, trustedClose = false): Promise<OpenedSlot> {
   const { browserContextId } = await bs.send('Target.createBrowserContext', { disposeOnDetach: true });
   const { targetId } = await bs.send('Target.createTarget', { url: 'about:blank', browserContextId });
   const { sessionId } = await bs.send('Target.attachToTarget', { targetId, flatten: true });
@@ -135,16 +140,18 @@ export async function openSlot(bs: CDPSession, log: Logger): Promise<OpenedSlot>
     // Storage changes as they happen: what the jar keeps when the page cannot be read at the end.
     session.send('DOMStorage.enable'),
     // Bindings reach new documents only with the Runtime domain enabled.
-    session.send('Runtime.enable').then(() => session.send('Runtime.addBinding', { name: LEAVE_BINDING })),
+    trustedClose ? session.send('Runtime.enable').then(() => session.send('Runtime.addBinding', { name: LEAVE_BINDING })) : Promise.resolve(),
     // Minimized for good: focus emulation (below) keeps the page visible; page/leave.ts turns it
     // off to hide the page when the tab closes.
-    bs
-      .send('Browser.getWindowForTarget', { targetId })
-      .then((w) => bs.send('Browser.setWindowBounds', { windowId: w.windowId, bounds: { windowState: 'minimized' } }).then(() => w.windowId))
-      .then((id) => {
-        slot.windowId = id;
-      })
-      .catch((err: unknown) => log.warn({ err: String(err) }, 'no window to minimize: closing tabs fire visibilitychange after pagehide')),
+    trustedClose
+      ? bs
+          .send('Browser.getWindowForTarget', { targetId })
+          .then((w) => bs.send('Browser.setWindowBounds', { windowId: w.windowId, bounds: { windowState: 'minimized' } }).then(() => w.windowId))
+          .then((id) => {
+            slot.windowId = id;
+          })
+          .catch((err: unknown) => log.warn({ err: String(err) }, 'no window to minimize: closing tabs fire visibilitychange after pagehide'))
+      : Promise.resolve(),
     session.send('Inspector.enable'),
     session.send('Target.setAutoAttach', {
       autoAttach: true,

@@ -33,7 +33,7 @@ describe('executor: the end of a page run is a closing tab', function () {
   let ex: Executor;
   before(async () => {
     // One tab: consecutive events reuse it.
-    ex = await createExecutor({ browsers: 1, pagesPerBrowser: 1 });
+    ex = await createExecutor({ browsers: 1, pagesPerBrowser: 1, trustedClose: true });
   });
   after(async () => {
     await ex?.close();
