@@ -112,6 +112,11 @@ export const SettingsSchema = z
         headless: z.enum(['shell', 'new']).default('shell'),
         /** Let allowHosts resolve to loopback/private addresses (development and tests only). */
         allowPrivateNetwork: z.boolean().default(false),
+        /**
+         * End each visit as a closed tab with trusted lifecycle events (for SDKs that ignore
+         * untrusted ones); costs ~30% more CPU per view (docs/executor.md).
+         */
+        trustedClose: z.boolean().default(false),
         /** Chromium's OS sandbox; absent = on unless running as root (Chromium refuses it there). */
         sandbox: z.boolean().optional(),
       })
@@ -203,6 +208,7 @@ export const ENV_SETTINGS: Record<string, { path: string[]; parse: (v: string) =
   EXECUTOR_PAGES_PER_BROWSER: { path: ['executor', 'pagesPerBrowser'], parse: Number },
   EXECUTOR_HEADLESS: { path: ['executor', 'headless'], parse: (v) => v },
   EXECUTOR_ALLOW_PRIVATE_NETWORK: { path: ['executor', 'allowPrivateNetwork'], parse: parseBool },
+  EXECUTOR_TRUSTED_CLOSE: { path: ['executor', 'trustedClose'], parse: parseBool },
   EXECUTOR_SANDBOX: { path: ['executor', 'sandbox'], parse: parseBool },
 };
 

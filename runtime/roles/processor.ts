@@ -105,6 +105,7 @@ export function createProcessorRole(options: ProcessorRoleOptions): Role {
         headless: settings.executor.headless,
         allowPrivateNetwork: settings.executor.allowPrivateNetwork,
         jarBudget: settings.limits.jar,
+        trustedClose: settings.executor.trustedClose,
         ...(settings.executor.sandbox === undefined ? {} : { sandbox: settings.executor.sandbox }),
         ...(options.logger === undefined ? {} : { logger: options.logger }),
         ...(options.registry === undefined ? {} : { registry: options.registry }),

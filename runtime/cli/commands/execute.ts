@@ -32,6 +32,7 @@ interface ExecuteOptions {
   partners: string;
   jar?: string;
   allowPrivateNetwork?: boolean;
+  trustedClose?: boolean;
   headless: 'shell' | 'new';
   chromium?: string;
   quietWindow: string;
@@ -45,6 +46,7 @@ export function registerExecute(program: Command): void {
     .requiredOption('--partners <file>', 'partner configurations (JSON array)')
     .option('--jar <file>', 'the visitor\'s jar: the "jar" object of an earlier output')
     .option('--allow-private-network', 'let allowHosts resolve to loopback/private addresses (development and tests only)')
+    .option('--trusted-close', 'end the visit as a closed tab with trusted beforeunload/visibilitychange/pagehide/unload (env EXECUTOR_TRUSTED_CLOSE; ~30% more CPU)')
     .addOption(new Option('--headless <mode>', 'chromium-headless-shell or new headless').choices(['shell', 'new']).default('shell'))
     .option('--chromium <path>', 'Chromium executable (default: Debian\'s headless shell, or /usr/bin/chromium with --headless new)')
     .option('--quiet-window <ms>', 'page time without due timers or pending requests that ends the event', '5000')
@@ -68,6 +70,7 @@ export function registerExecute(program: Command): void {
         pagesPerBrowser: 1,
         headless: opts.headless,
         allowPrivateNetwork: opts.allowPrivateNetwork === true,
+        trustedClose: opts.trustedClose === true || /^(1|true|yes)$/i.test(process.env.EXECUTOR_TRUSTED_CLOSE ?? ''),
         quietWindowMs,
         logger,
         // The same jar budget as the processor's (LIMIT_* variables): what execute prints is what would be stored.
