@@ -1,4 +1,5 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import { coPartitionedAssigner } from './assigner.ts';
 import { KafkaClientError, UnknownTopicError } from '../../../core/errors.ts';
 import { componentLogger, type Logger } from '../../../core/log.ts';
 import type {
@@ -57,6 +58,8 @@ export class KafkajsConsumer implements KafkaConsumer {
     this.#consumer = kafka.consumer({
       groupId: groupOptions.groupId,
       allowAutoTopicCreation: false,
+      // Partition p of every subscribed topic to one member: the runtime's tasks span topics.
+      partitionAssigners: [coPartitionedAssigner],
       maxWaitTimeInMs: 500,
       // kafkajs restarts a member that crashed on a retriable error (broker restart) by itself.
       retry: RETRY,

@@ -10,6 +10,7 @@ import type {
   KafkaConsumer,
   TopicPartition,
 } from '../types.ts';
+import { coPartitionedAssigner } from './assigner.ts';
 import { baseOptions, probe, toHeaderRecord, type ResolvedOptions } from './common.ts';
 import { mapError } from './errors.ts';
 
@@ -65,6 +66,8 @@ export class PlatformaticConsumer implements KafkaConsumer {
       ...baseOptions(options, groupOptions.clientId ?? options.clientId),
       groupId: groupOptions.groupId,
       autocommit: false,
+      // Partition p of every subscribed topic to one member: the runtime's tasks span topics.
+      partitionAssigner: coPartitionedAssigner,
       // Short fetch wait: close() and pause() take effect within one fetch round-trip.
       maxWaitTime: 500,
       ...(groupOptions.sessionTimeoutMs !== undefined ? { sessionTimeout: groupOptions.sessionTimeoutMs } : {}),
