@@ -45,7 +45,13 @@ export type ErrorCode =
   | 'ERR_TIMEOUT'
   | 'ERR_ABORTED'
   // the process's HTTP endpoint (/health, /ready, /metrics)
-  | 'ERR_METRICS_LISTEN';
+  | 'ERR_METRICS_LISTEN'
+  // the console's and the demo's ports (runtime/console, runtime/demo)
+  | 'ERR_LISTEN'
+  // operator commands (runtime/operator: replay)
+  | 'ERR_REPLAY_INCOMPLETE'
+  // the Couchbase jar cache (state/couchbase.ts)
+  | 'ERR_JAR_CACHE_UNAVAILABLE';
 
 export type ErrorContext = Readonly<Record<string, unknown>>;
 
@@ -307,5 +313,30 @@ export class AbortedError extends TagstreamError {
 export class MetricsListenError extends TagstreamError {
   constructor(host: string, port: number, reason: string) {
     super('ERR_METRICS_LISTEN', `cannot listen on ${host}:${port} for /metrics: ${reason} (set METRICS_PORT, 0 turns it off)`, { host, port });
+  }
+}
+
+// ───────────────────────────── Couchbase jar cache ─────────────────────────────
+
+/** The jar cache could not answer a read (not connected yet, or Couchbase failed): `kind` says how. */
+export class JarCacheUnavailableError extends TagstreamError {
+  constructor(kind: string, options?: { cause?: unknown }) {
+    super('ERR_JAR_CACHE_UNAVAILABLE', `the Couchbase jar cache cannot answer: ${kind}`, { kind }, options);
+  }
+}
+
+/** A port of the console or the demo cannot be listened on (in use, not permitted). */
+export class ListenError extends TagstreamError {
+  constructor(what: string, host: string, port: number, reason: string, setting: string) {
+    super('ERR_LISTEN', `cannot listen on ${host}:${port} for ${what}: ${reason} (set ${setting}; 0 = a free port)`, { host, port, what });
+  }
+}
+
+// ───────────────────────────── operator commands ─────────────────────────────
+
+/** A replay ended with events that failed or were not processed in time (its summary says which). */
+export class ReplayIncompleteError extends TagstreamError {
+  constructor(reason: string, context: Record<string, unknown> = {}) {
+    super('ERR_REPLAY_INCOMPLETE', `replay incomplete: ${reason}`, context);
   }
 }

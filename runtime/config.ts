@@ -12,6 +12,9 @@ import { RunnerSettingsSchema } from './runner/settings.ts';
 import { jarBudgetSchema } from '../core/contracts/jar-budget.ts';
 import { DispatcherSettingsSchema } from './roles/dispatcher-settings.ts';
 import { CollectorSettingsSchema } from './roles/collector/settings.ts';
+import { ConsoleSettingsSchema } from './console/settings.ts';
+import { DemoSettingsSchema } from './demo/settings.ts';
+import { CouchbaseSettingsSchema } from '../state/couchbase-settings.ts';
 
 /** Kafka's own rule for topic names (a typo fails at start, not at the first produce). */
 const topicName = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'must be a Kafka topic name (letters, digits, . _ -; at most 249)').refine((t) => t !== '.' && t !== '..', 'must be a Kafka topic name');
@@ -24,6 +27,12 @@ export const SettingsSchema = z
     brokers: z.array(hostPort).default([]),
     client: z.enum(['platformatic', 'kafkajs']).default('platformatic'),
     clientId: z.string().min(1).default('tagstream'),
+    /**
+     * This process's stable name (INSTANCE_ID, `run --instance-id`): its static membership in each
+     * consumer group (KIP-345, platformatic only), so a restart resumes its partitions at once.
+     * Unique per running process; absent = dynamic membership.
+     */
+    instanceId: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, 'letters, digits, . _ - (at most 200)').optional(),
     /** Prometheus endpoint of `run` (GET /metrics, GET /health). */
     metrics: z
       .object({
@@ -102,6 +111,10 @@ export const SettingsSchema = z
     collector: CollectorSettingsSchema.prefault({}),
     /** The dispatcher (docs/dispatcher.md "Settings"). */
     dispatcher: DispatcherSettingsSchema.prefault({}),
+    /** The console (docs/console.md): recent events and their traces, on loopback. */
+    console: ConsoleSettingsSchema.prefault({}),
+    /** The demo shop, partner inbox and demo partners of `npm start` (`run --demo`). */
+    demo: DemoSettingsSchema.prefault({}),
     /** The browser pool of the processor (processors/executor). */
     executor: z
       .object({
@@ -122,6 +135,8 @@ export const SettingsSchema = z
       })
       .strict()
       .prefault({}),
+    /** The Couchbase jar cache (docs/couchbase.md): off unless a connection string is set. */
+    couchbase: CouchbaseSettingsSchema.prefault({}),
   })
   .strict();
 
@@ -133,6 +148,7 @@ export const ENV_SETTINGS: Record<string, { path: string[]; parse: (v: string) =
   KAFKA_BROKERS: { path: ['brokers'], parse: splitList },
   KAFKA_CLIENT: { path: ['client'], parse: (v) => v },
   KAFKA_CLIENT_ID: { path: ['clientId'], parse: (v) => v },
+  INSTANCE_ID: { path: ['instanceId'], parse: (v) => v },
   METRICS_HOST: { path: ['metrics', 'host'], parse: (v) => v },
   METRICS_PORT: { path: ['metrics', 'port'], parse: Number },
   TOPIC_EVENTS: { path: ['topics', 'events'], parse: (v) => v },
@@ -210,6 +226,24 @@ export const ENV_SETTINGS: Record<string, { path: string[]; parse: (v: string) =
   EXECUTOR_ALLOW_PRIVATE_NETWORK: { path: ['executor', 'allowPrivateNetwork'], parse: parseBool },
   EXECUTOR_TRUSTED_CLOSE: { path: ['executor', 'trustedClose'], parse: parseBool },
   EXECUTOR_SANDBOX: { path: ['executor', 'sandbox'], parse: parseBool },
+  COUCHBASE_CONNECTION_STRING: { path: ['couchbase', 'connectionString'], parse: (v) => v },
+  COUCHBASE_BUCKET: { path: ['couchbase', 'bucket'], parse: (v) => v },
+  COUCHBASE_USERNAME: { path: ['couchbase', 'username'], parse: (v) => v },
+  COUCHBASE_PASSWORD: { path: ['couchbase', 'password'], parse: (v) => v },
+  COUCHBASE_TTL_SECONDS: { path: ['couchbase', 'ttlSeconds'], parse: Number },
+  COUCHBASE_QUEUE_BOUND: { path: ['couchbase', 'queueBound'], parse: Number },
+  COUCHBASE_CONCURRENCY: { path: ['couchbase', 'concurrency'], parse: Number },
+  COUCHBASE_TIMEOUT_MS: { path: ['couchbase', 'timeoutMs'], parse: Number },
+  COUCHBASE_HTTP_READS: { path: ['couchbase', 'httpReads'], parse: parseBool },
+  CONSOLE_ENABLED: { path: ['console', 'enabled'], parse: parseBool },
+  CONSOLE_HOST: { path: ['console', 'host'], parse: (v) => v },
+  CONSOLE_PORT: { path: ['console', 'port'], parse: Number },
+  CONSOLE_BUFFER_SIZE: { path: ['console', 'bufferSize'], parse: Number },
+  CONSOLE_COUNTER_MINUTES: { path: ['console', 'counterMinutes'], parse: Number },
+  DEMO_ENABLED: { path: ['demo', 'enabled'], parse: parseBool },
+  DEMO_HOST: { path: ['demo', 'host'], parse: (v) => v },
+  DEMO_SHOP_PORT: { path: ['demo', 'shopPort'], parse: Number },
+  DEMO_INBOX_PORT: { path: ['demo', 'inboxPort'], parse: Number },
 };
 
 /** `true`/`1`/`yes` and `false`/`0`/`no`; anything else is left as is for the schema to reject by name. */
@@ -291,5 +325,16 @@ export function loadSettings(options: LoadSettingsOptions = {}): Settings {
     const envName = Object.entries(ENV_SETTINGS).find(([, s]) => field === s.path.join('.') || field.startsWith(`${s.path.join('.')}.`))?.[0];
     throw new InvalidInputError(envName ? `${field} (${envName})` : field, issue?.message ?? 'invalid');
   }
-  return result.data;
+  return withInstanceId(result.data);
+}
+
+/** The instance name becomes each group's static member id (the runner's groupInstanceId, unless set there). */
+function withInstanceId(settings: Settings): Settings {
+  const id = settings.runner.groupInstanceId ?? settings.instanceId;
+  if (id === undefined) return settings;
+  if (settings.client === 'kafkajs') {
+    const field = settings.instanceId === undefined ? 'runner.groupInstanceId' : 'instanceId (INSTANCE_ID)';
+    throw new InvalidInputError(field, 'static group membership needs the platformatic client: kafkajs has no group instance id (use --client platformatic or unset it)');
+  }
+  return { ...settings, runner: { ...settings.runner, groupInstanceId: id } };
 }

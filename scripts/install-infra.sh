@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the product and its tests need beyond npm packages, from the project's own files:
-#   - Debian: chromium + chromium-headless-shell (the tag executor's browser), a JDK for Kafka,
+#   - Debian: chromium + chromium-headless-shell (the tag executor's browser) and fonts, a JDK for Kafka,
 #     prometheus (a real server scrapes the metrics endpoint in a test);
 #   - Maven Central: the Kafka broker jars and CouchbaseMock (runtime/kafka-local/pom.xml).
 # Idempotent and quick when everything is there; `npm test` calls it first, `npm start` with
@@ -21,9 +21,14 @@ if [ $# -gt 0 ]; then
 fi
 
 need_apt=()
+# The fonts partner pages render with (chromium-common only recommends fonts-liberation). They come
+# with a browser install: a machine that already has Chromium is not sent to fetch them (no test
+# depends on them). docker/Dockerfile runs `install-infra.sh browser`, so the image gets exactly this.
+browser_fonts=(fonts-liberation fonts-noto-color-emoji)
 if [ $want_browser = 1 ]; then
   [ -x /usr/bin/chromium ] || need_apt+=(chromium)
   [ -x /usr/lib/chromium/chromium-headless-shell ] || need_apt+=(chromium-headless-shell)
+  [ ${#need_apt[@]} -eq 0 ] || need_apt+=("${browser_fonts[@]}")
 fi
 if [ $want_kafka = 1 ]; then
   command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)

@@ -34,7 +34,23 @@ export const eventDeadLetterSchema = z.object({
   value: z.string().nullable(),
   valueEncoding: z.literal('base64'),
   failedAt: z.string(),
+  /** How often the failed record had been redriven (`dlq redrive`); absent = never. */
+  redrives: z.number().int().min(0).optional(),
 });
+
+/**
+ * What `dlq redrive` adds to an event it re-publishes (the `redrive` field of the event: events
+ * are loose objects, so it travels through the processor into a new dead letter unchanged):
+ * the count, the dead letter it came from, and the attempts of the earlier dead letters.
+ */
+export const eventRedriveMarkerSchema = z.object({
+  count: z.number().int().min(1),
+  from: z.object({ topic: z.string(), partition: z.number().int(), offset: z.number().int() }).optional(),
+  attempts: z.number().int().min(0).default(0),
+});
+export type EventRedriveMarker = z.output<typeof eventRedriveMarkerSchema>;
+/** The Kafka header `dlq redrive` sets on every record it re-publishes: the redrive count. */
+export const REDRIVE_COUNT_HEADER = 'tagstream-redrive-count';
 
 /** Why a captured request was not delivered. */
 export const REQUEST_DEAD_LETTER_REASONS = ['permanent-failure', 'retry-window-exhausted', 'invalid-request'] as const;
@@ -60,6 +76,10 @@ export const requestDeadLetterSchema = z.object({
   value: z.string().nullable(),
   valueEncoding: z.literal('base64'),
   failedAt: z.string(),
+  /** The partner the dispatcher routed it to (a request without `partner` can belong to one by host). */
+  partner: z.string().optional(),
+  /** How often the request had been redriven (its `redrive.count`); absent = never. */
+  redrives: z.number().int().min(0).optional(),
 });
 
 export type DeadLetterSource = z.output<typeof deadLetterSourceSchema>;
@@ -75,6 +95,8 @@ export interface EventDeadLetterInput {
   attempts: number;
   value: Buffer | string | null;
   now?: () => number;
+  /** The redrive count when the caller knows it (a header); else read from the value's `redrive` field. */
+  redrives?: number;
 }
 
 /** Builds the tracking.events.dlq value; the message of a non-TagstreamError keeps only its text. */
@@ -82,14 +104,31 @@ export function eventDeadLetter(input: EventDeadLetterInput): EventDeadLetter {
   const code: ErrorCode | 'ERR_UNKNOWN' = input.error instanceof TagstreamError ? input.error.code : 'ERR_UNKNOWN';
   const message = input.error instanceof Error ? input.error.message : String(input.error);
   const raw = input.value === null ? null : Buffer.isBuffer(input.value) ? input.value : Buffer.from(input.value, 'utf8');
+  const marker = raw === null ? undefined : redriveMarkerOf(raw);
+  const redrives = input.redrives ?? marker?.count;
   return {
     reason: input.reason,
     code,
     error: message,
     source: input.source,
-    attempts: input.attempts,
+    // A redriven event's earlier attempts count too: the history survives the round trip.
+    attempts: input.attempts + (marker?.attempts ?? 0),
     value: raw === null ? null : raw.toString('base64'),
     valueEncoding: 'base64',
     failedAt: new Date((input.now ?? Date.now)()).toISOString(),
+    ...(redrives === undefined || redrives === 0 ? {} : { redrives }),
   };
+}
+
+/** The `redrive` field of an event's JSON, when the value is one and carries a valid marker. */
+export function redriveMarkerOf(raw: Buffer): EventRedriveMarker | undefined {
+  // Only a JSON object can carry one; a first byte check keeps junk and arrays cheap.
+  if (raw.length === 0 || raw[0] !== 0x7b) return undefined;
+  try {
+    const value = JSON.parse(raw.toString('utf8')) as { redrive?: unknown };
+    const parsed = eventRedriveMarkerSchema.safeParse(value.redrive);
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
 }

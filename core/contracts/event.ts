@@ -49,6 +49,18 @@ export const deviceSchema = z.looseObject({
   deviceMemory: z.number().positive().max(1024).optional(),
 });
 
+/**
+ * Set by `replay` on a page view it re-publishes to tracking.events (docs/replay.md): the processor
+ * runs it again with the visitor's current jar, for `partners` only (null = every consented one),
+ * publishes its requests with the original idempotency keys, and does not store the jar it produced.
+ */
+export const replayMarkerSchema = z.object({
+  /** The partners to run again; null = all (their consent still applies). */
+  partners: z.array(z.string().min(1)).min(1).nullable(),
+  /** When the operator asked for the replay (ISO 8601); also tags the requests it produced. */
+  requestedAt: z.iso.datetime({ offset: true }),
+});
+
 /** The types of tracking.events that are control records, not events to execute. */
 export const CONTROL_TYPES = ['erase', 'jar-merge'] as const;
 export type ControlType = (typeof CONTROL_TYPES)[number];
@@ -71,6 +83,8 @@ export const eventSchema = z.looseObject({
   client: z.looseObject({ ip: z.string().optional() }).optional(),
   consent: z.record(z.string(), z.boolean()).default({}),
   data: z.record(z.string(), z.unknown()).default({}),
+  /** Present only on a replayed event (replayMarkerSchema). */
+  replay: replayMarkerSchema.optional(),
 });
 
 /** Empties the visitor's jar (store, changelog tombstone, external cache). Keyed by userId. */
@@ -93,6 +107,7 @@ export type PageViewEvent = z.output<typeof eventSchema>;
 export type PageViewEventInput = z.input<typeof eventSchema>;
 export type UserAgentData = z.output<typeof userAgentDataSchema>;
 export type Device = z.output<typeof deviceSchema>;
+export type ReplayMarker = z.output<typeof replayMarkerSchema>;
 export type EraseRecord = z.output<typeof eraseRecordSchema>;
 export type JarMergeRecord = z.output<typeof jarMergeRecordSchema>;
 export type ControlRecord = EraseRecord | JarMergeRecord;

@@ -43,6 +43,25 @@ export const executeResultSchema = z.object({
   trackers: z.array(trackerOutcomeSchema),
 });
 
+/**
+ * What `dlq redrive` adds to a record it re-publishes (runtime/operator/redrive.ts): how often the
+ * record was redriven, the dead letter it came from, and the delivery attempts of its earlier
+ * dead letters, so a record that dead-letters again keeps its whole history and its count (the
+ * command stops at --max-redrives). The attempt shape is dead-letter.ts's deliveryAttemptSchema,
+ * written out here because that module imports this one.
+ */
+export const redriveMarkerSchema = z.object({
+  /** 1 after the first redrive. */
+  count: z.number().int().min(1),
+  /** The dead letter this copy was made from (DLQ topic, partition, offset). */
+  from: z.object({ topic: z.string(), partition: z.number().int(), offset: z.number().int() }).optional(),
+  /** Delivery attempts of the earlier dead letters, oldest first (bounded by the command). */
+  attempts: z
+    .array(z.object({ at: z.string(), status: z.number().int().optional(), code: z.string().optional(), error: z.string().optional() }))
+    .default([]),
+});
+export type RedriveMarker = z.output<typeof redriveMarkerSchema>;
+
 /** The value of tracking.requests: the captured request plus what the dispatcher needs. */
 export const requestRecordSchema = capturedRequestSchema.extend({
   eventId: z.string().min(1),
@@ -51,6 +70,8 @@ export const requestRecordSchema = capturedRequestSchema.extend({
   idempotencyKey: z.string().min(1),
   /** The event's own timestamp (ISO 8601): a partner's retry window counts from it. */
   eventTimestamp: z.string().optional(),
+  /** Set when a replayed event produced it: the replay's `requestedAt` (docs/replay.md). */
+  replayedAt: z.string().optional(),
   /** What the dispatcher forwards of the visitor (User-Agent, Accept-Language, X-Forwarded-For). */
   visitor: z
     .object({
@@ -59,6 +80,8 @@ export const requestRecordSchema = capturedRequestSchema.extend({
       acceptLanguage: z.string().optional(),
     })
     .optional(),
+  /** Present on a record re-published by `dlq redrive`. */
+  redrive: redriveMarkerSchema.optional(),
 });
 
 export type CapturedRequest = z.output<typeof capturedRequestSchema>;

@@ -22,7 +22,8 @@ export type { Deliver, DeliveryOutcome, NotSentReason, PendingDelivery } from '.
 /** Explicit hooks for metrics and logs (the role wires prom-client and the logger). */
 export interface DeliveryObserver {
   outcome?(partner: string | null, outcome: DeliveryOutcome): void;
-  attempt?(partner: string, attempt: DeliveryAttempt): void;
+  /** `seconds`: wall time of the attempt (the partner's latency, or how long until it failed). */
+  attempt?(partner: string, attempt: DeliveryAttempt, seconds?: number): void;
   cookiesRejected?(partner: string, count: number): void;
 }
 
@@ -96,7 +97,9 @@ export function createDeliver(options: DeliverOptions): Deliver {
         waits += 1;
         await sleep(wait, signal);
       }
+      const sentAt = performance.now();
       const tried = await tryOnce(options.sender, policy, partner, request, signal, now, options.defaultThrottleMs ?? 1_000);
+      const seconds = (performance.now() - sentAt) / 1000;
       // Throttled while it waited in the bulkhead queue: wait outside it, no attempt was made.
       if ('throttled' in tried) continue;
       i += 1;
@@ -106,7 +109,7 @@ export function createDeliver(options: DeliverOptions): Deliver {
         if (hasCode(tried.error, 'ERR_EGRESS_DENIED')) return report(partner.id, { kind: 'not-sent', partner: partner.id, reason: 'egress-denied', host: route.host });
         last = { at, ...errorFacts(tried.error) };
         attempts.push(last);
-        observer.attempt?.(partner.id, last);
+        observer.attempt?.(partner.id, last, seconds);
         // An open breaker or a full queue: no point in waiting here, the retry topic holds it.
         if (isBrokenCircuit(tried.error)) return later(now() + options.policies.halfOpenAfterMs, last);
         if (isBulkheadFull(tried.error)) return later(now() + backoffDelay(0, memoryBackoff, random), last);
@@ -114,7 +117,7 @@ export function createDeliver(options: DeliverOptions): Deliver {
         const { status } = tried.response;
         last = { at, status };
         attempts.push(last);
-        observer.attempt?.(partner.id, last);
+        observer.attempt?.(partner.id, last, seconds);
         const cls = classifyStatus(status);
         if (cls === 'delivered') {
           const { cookies, rejected } = await cookiesFromResponse(tried.response.setCookie, request.url, now());

@@ -15,7 +15,7 @@ import { componentLogger, type Logger } from '../../core/log.ts';
 import { BrowserCrashedError, ExecutorFailedError, ExecutorUnavailableError } from '../../core/errors.ts';
 import { launchChromium } from './browser.ts';
 import { limitJar } from './jar-limits.ts';
-import { executorMetrics, type ExecutorMetrics } from './metrics.ts';
+import { executorMetrics, knowPartners, type ExecutorMetrics } from './metrics.ts';
 import { NO_WRITERS, type Writers } from './page/jar-attribution.ts';
 import { settingsOf, type ExecutorOptions, type PoolSettings } from './options.ts';
 import { runOnSlot, type RunSettings } from './page/run.ts';
@@ -130,6 +130,7 @@ export class Executor {
       throw new ExecutorUnavailableError(`cannot start Chromium: ${errorText(err)}`, { executablePath: ex.#opts.executablePath }, { cause: err });
     }
     ex.#started = true;
+    ex.#metrics.pools.add(ex);
     return ex;
   }
 
@@ -187,6 +188,8 @@ export class Executor {
       const skipped: ExecuteResult = { requests: [], jar: j, trackers: ps.map((p) => ({ partner: p.id, status: 'skipped', durationMs: 0, error: null })) };
       return this.#limit(skipped, ev, ps, NO_WRITERS);
     }
+    this.#cache.attribute(ps);
+    knowPartners(this.#metrics, ps);
     const endTimer = this.#metrics.duration.startTimer();
     let lastErr: unknown;
     let attempts = 0;
@@ -227,7 +230,7 @@ export class Executor {
     const result = this.#limit(run.result, ev, ps, run.writers);
     this.#stats.executed++;
     for (const t of result.trackers) this.#metrics.outcomes.inc({ partner: t.partner, status: t.status });
-    for (const q of result.requests) this.#metrics.captured.inc({ partner: q.partner ?? '' });
+    for (const q of result.requests) this.#metrics.captured.inc({ partner: q.partner ?? '', transport: q.transport });
     cleanup().then(
       () => this.#release(slot),
       (err: unknown) => {
@@ -257,6 +260,7 @@ export class Executor {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#metrics.pools.delete(this);
     const browsers = [...this.#browsers];
     this.#browsers.clear();
     for (const b of browsers) b.dead = true;

@@ -7,11 +7,11 @@
  */
 import { createHash } from 'node:crypto';
 import { Agent, request } from 'undici';
-import type { Counter, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { Logger } from '../../core/log.ts';
 import { TagstreamError, UpstreamFetchError } from '../../core/errors.ts';
-import { checkEgressUrl, guardedLookup, type EgressOptions } from './egress.ts';
-import { scriptChangeCounter } from './metrics.ts';
+import { checkEgressUrl, guardedLookup, matchPolicy, type EgressOptions, type PolicyEntry } from './egress.ts';
+import { scriptCacheMetrics, type ScriptCacheMetrics } from './metrics.ts';
 
 export { UpstreamFetchError };
 
@@ -46,7 +46,7 @@ export interface ScriptCacheOptions extends EgressOptions {
   timeoutMs?: number;
   maxBytes?: number;
   logger?: Logger;
-  /** Where `tagstream_executor_script_changes_total` is registered (default: prom-client's default registry). */
+  /** Where `tagstream_executor_script_changes_total` and `_script_cache_total` are registered (default: prom-client's default registry). */
   registry?: Registry;
 }
 
@@ -65,6 +65,15 @@ const DROP_HEADERS = new Set([
   'nel',
 ]);
 
+/** The host (with its port) of an allowHosts entry: a host name, `host:port`, or a URL prefix. */
+function hostOfEntry(entry: string): string | null {
+  try {
+    return entry.includes('://') ? new URL(entry).host : new URL(`http://${entry}`).host;
+  } catch {
+    return null;
+  }
+}
+
 export class ScriptCache {
   readonly #entries = new Map<string, Entry>();
   readonly #inflight = new Map<string, Promise<CachedResponse>>();
@@ -76,8 +85,10 @@ export class ScriptCache {
   readonly #maxBytes: number;
   readonly #egress: EgressOptions;
   readonly #log: Logger | undefined;
-  /** Changed script versions, by host (registered with the cache, so it is listed before any change). */
-  readonly #changes: Counter<'host'>;
+  /** Changed script versions and lookups (registered with the cache, so they are listed before any change). */
+  readonly #metrics: ScriptCacheMetrics;
+  /** Every partner's allowHosts seen so far: which partner a URL's script belongs to, for the metrics. */
+  readonly #owners = new Map<string, PolicyEntry>();
   stats = { hits: 0, misses: 0, revalidated: 0, changed: 0 };
 
   /** How long a body is served without revalidation. */
@@ -92,8 +103,35 @@ export class ScriptCache {
     this.#maxBytes = opts.maxBytes ?? 5 * 1024 * 1024;
     this.#egress = { allowPrivateNetwork: opts.allowPrivateNetwork };
     this.#log = opts.logger;
-    this.#changes = scriptChangeCounter(opts.registry);
+    this.#metrics = scriptCacheMetrics(opts.registry);
     this.#agent = new Agent({ connect: { lookup: guardedLookup(this.#egress) }, keepAliveTimeout: 30_000 });
+  }
+
+  /**
+   * Learns which partner loads which URLs (their `allowHosts`), so the metrics name the partner
+   * whose script changed; the longest entry wins, as in the page's router.
+   */
+  attribute(partners: readonly { id: string; allowHosts: readonly string[] }[]): void {
+    for (const p of partners) {
+      for (const entry of p.allowHosts) {
+        const key = `${p.id}\u0000${entry}`;
+        if (this.#owners.has(key) || this.#owners.size >= 10_000) continue;
+        this.#owners.set(key, { partner: p.id, kind: 'allow', entry });
+        // At 0 from the start: increase() ignores a new series' first sample, so the first change
+        // of a script would otherwise never show in an alert.
+        const host = hostOfEntry(entry);
+        if (host !== null) this.#metrics.changes.inc({ partner: p.id, host }, 0);
+      }
+    }
+  }
+
+  /** The partner whose allowHosts entry matches `url` best ('' when none, or several list the same entry). */
+  partnerOf(url: string): string {
+    const match = matchPolicy([...this.#owners.values()], url);
+    if (match === null) return '';
+    let owners = 0;
+    for (const e of this.#owners.values()) if (e.entry === match.entry) owners += 1;
+    return owners === 1 ? match.partner : '';
   }
 
   /** Every body version seen per URL (hash, first seen), for audit. */
@@ -107,6 +145,7 @@ export class ScriptCache {
     const entry = this.#entries.get(url);
     if (entry && Date.now() - entry.fetchedAt < this.#ttlMs) {
       this.stats.hits++;
+      this.#metrics.lookups.inc({ partner: this.partnerOf(url), result: 'hit' });
       // Refresh LRU position.
       this.#entries.delete(url);
       this.#entries.set(url, entry);
@@ -148,6 +187,7 @@ export class ScriptCache {
     if (res.statusCode === 304 && previous) {
       await res.body.dump();
       this.stats.revalidated++;
+      this.#metrics.lookups.inc({ partner: this.partnerOf(url), result: 'revalidated' });
       previous.fetchedAt = Date.now();
       return { ...this.#view(previous), fromCache: true };
     }
@@ -170,6 +210,7 @@ export class ScriptCache {
     }
     const sha256 = createHash('sha256').update(body).digest('hex');
     this.stats.misses++;
+    this.#metrics.lookups.inc({ partner: this.partnerOf(url), result: 'miss' });
     if (res.statusCode === 200) {
       const e: Entry = { status: 200, headers: outHeaders, body, sha256, fetchedAt: Date.now() };
       const etag = res.headers.etag;
@@ -198,7 +239,7 @@ export class ScriptCache {
     if (last) {
       this.stats.changed++;
       const host = new URL(url).host;
-      this.#changes.inc({ host });
+      this.#metrics.changes.inc({ partner: this.partnerOf(url), host });
       this.#log?.warn({ url, previous: last.sha256, sha256, bytes }, 'partner script changed');
     } else {
       this.#log?.info({ url, sha256, bytes }, 'partner script version recorded');

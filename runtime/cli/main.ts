@@ -9,6 +9,10 @@ import { Command, CommanderError } from 'commander';
 import { registerExecute } from './commands/execute.ts';
 import { registerTopology } from './commands/topology.ts';
 import { registerKafkaCommands } from './commands/kafka.ts';
+import { registerLag } from './commands/lag.ts';
+import { registerErase } from './commands/erase.ts';
+import { registerDlq } from './commands/dlq.ts';
+import { registerReplay } from './commands/replay.ts';
 import { registerRun } from './commands/run.ts';
 import { TagstreamError } from '../../core/errors.ts';
 
@@ -19,6 +23,10 @@ export function buildProgram(): Command {
     .exitOverride();
   registerRun(program);
   registerKafkaCommands(program);
+  registerLag(program);
+  registerErase(program);
+  registerDlq(program);
+  registerReplay(program);
   registerTopology(program);
   registerExecute(program);
   return program;

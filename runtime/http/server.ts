@@ -11,9 +11,10 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { collectDefaultMetrics, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { MetricsListenError } from '../../core/errors.ts';
-import { READY, type Readiness } from '../roles/role.ts';
+import { READY, type HttpRoute, type Readiness } from '../roles/role.ts';
+import { collectNodeDefaults } from '../metrics/registry.ts';
 
 export interface HttpServerOptions {
   host: string;
@@ -21,6 +22,8 @@ export interface HttpServerOptions {
   port: number;
   /** What GET /ready reports; called on every probe, so it must be cheap. Default: always ready. */
   readiness?: () => Readiness;
+  /** Further GET routes by path prefix (a role's, e.g. the processor's /jars/ when couchbase.httpReads is on). */
+  routes?: readonly HttpRoute[];
 }
 
 export interface HttpServer {
@@ -29,17 +32,12 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
-const defaultsCollected = new WeakSet<Registry>();
-
 export async function startHttpServer(registry: Registry, options: HttpServerOptions): Promise<HttpServer> {
   // Process metrics (CPU, memory, event-loop lag, GC) beside the product's: the dashboards need both.
   // Once per registry: a second collectDefaultMetrics on the same registry throws (duplicate names).
-  if (!defaultsCollected.has(registry)) {
-    collectDefaultMetrics({ register: registry });
-    defaultsCollected.add(registry);
-  }
+  collectNodeDefaults(registry);
   const readiness = options.readiness ?? (() => READY);
-  const server: Server = createServer((req, res) => route(req, res, registry, readiness));
+  const server: Server = createServer((req, res) => route(req, res, registry, readiness, options.routes ?? []));
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => reject(new MetricsListenError(options.host, options.port, err.code ?? err.message)));
     server.listen(options.port, options.host, () => resolveListen());
@@ -57,7 +55,7 @@ export async function startHttpServer(registry: Registry, options: HttpServerOpt
   };
 }
 
-function route(req: IncomingMessage, res: ServerResponse, registry: Registry, readiness: () => Readiness): void {
+function route(req: IncomingMessage, res: ServerResponse, registry: Registry, readiness: () => Readiness, routes: readonly HttpRoute[]): void {
   const path = (req.url ?? '/').split('?')[0];
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.writeHead(405, { allow: 'GET, HEAD' }).end();
@@ -80,8 +78,14 @@ function route(req: IncomingMessage, res: ServerResponse, registry: Registry, re
       else json(res, 503, { status: 'not-ready', reasons: state.reasons }, head);
       return;
     }
-    default:
+    default: {
+      const extra = routes.find((r) => path?.startsWith(r.prefix));
+      if (extra !== undefined && path !== undefined) {
+        extra.handle(req, res, path.slice(extra.prefix.length));
+        return;
+      }
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: /health, /ready and /metrics are served\n');
+    }
   }
 }
 

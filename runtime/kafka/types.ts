@@ -50,6 +50,14 @@ export interface GroupConsumerOptions {
   sessionTimeoutMs?: number;
   heartbeatIntervalMs?: number;
   rebalanceTimeoutMs?: number;
+  /**
+   * Static group membership (KIP-345): a stable name of this member, unique within the group. A
+   * member that restarts with the same name takes its partitions back at once, without waiting for
+   * its old session to expire; a member that does not come back is still detected by
+   * `sessionTimeoutMs`. platformatic only (kafkajs has no such option: it refuses it); ignored by
+   * the embedded broker, which has no sessions.
+   */
+  groupInstanceId?: string;
   /** Upper bound for one fetch response, in bytes. */
   maxBytes?: number;
   clientId?: string;
@@ -99,6 +107,13 @@ export interface KafkaAdmin {
   describeTopics(names: readonly string[]): Promise<TopicDescription[]>;
   /** High watermark per partition. Throws UnknownTopicError for a missing topic. */
   listEndOffsets(topic: string): Promise<PartitionOffset[]>;
+  /**
+   * ListOffsets by time, per partition: the earliest offset whose record timestamp is at or after
+   * `timestampMs`, or the end offset when no record is that recent. Throws UnknownTopicError for a
+   * missing topic. The broker answers from its time index: with timestamps out of order, a reader
+   * should still check each record's own timestamp.
+   */
+  listOffsetsForTime(topic: string, timestampMs: number): Promise<PartitionOffset[]>;
   /** Committed offsets of a group for a topic; offset -1 for a partition without a commit. */
   listCommittedOffsets(groupId: string, topic: string): Promise<PartitionOffset[]>;
   listGroups(): Promise<string[]>;

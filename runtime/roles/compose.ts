@@ -80,7 +80,7 @@ export async function startRoles(roles: readonly Role[], options: StartRolesOpti
 
   const port = options.port ?? (options.metrics.port === 0 ? undefined : options.metrics.port);
   const server: HttpServer | undefined =
-    port === undefined ? undefined : await startHttpServer(options.registry ?? globalRegistry, { host: options.metrics.host, port, readiness });
+    port === undefined ? undefined : await startHttpServer(options.registry ?? globalRegistry, { host: options.metrics.host, port, readiness, routes: roles.flatMap((r) => r.routes ?? []) });
   if (server) log?.info({ endpoint: `http://${server.address.host}:${server.address.port}`, paths: ['/health', '/ready', '/metrics'] }, 'HTTP endpoint listening');
   for (const source of sources) source.start?.();
 

@@ -18,9 +18,17 @@ export function poolExecutor(pool: ExecutorPool, partners: readonly PartnerConfi
     // The stored jar carries `version`/`updatedAt` (the processor's bookkeeping): the page gets only
     // what a browser would have, cookies and localStorage.
     const pageJar: JarInput | null = jar === null ? null : { cookies: jar.cookies.map((c) => ({ ...c })), localStorage: jar.localStorage };
+    // A replay names the partners to run again (docs/replay.md): the others do not run at all.
+    const chosen = selectPartners(partners, event.replay?.partners ?? null);
+    if (chosen.length === 0) return { requests: [], jar: jar === null ? { cookies: [], localStorage: {} } : { cookies: jar.cookies, localStorage: jar.localStorage }, trackers: [] };
     // The pool takes no signal: an aborted attempt stops waiting at once while the page run ends on
     // its own, bounded by the partners' timeoutMs.
-    const result = await untilAborted(pool.execute(event, pageJar, partners), signal, 'executor call');
+    const result = await untilAborted(pool.execute(event, pageJar, chosen), signal, 'executor call');
     return result;
   };
+}
+
+/** The partners a replay runs: the named ones (null = all), in the configuration's order. */
+export function selectPartners(partners: readonly PartnerConfig[], only: readonly string[] | null): readonly PartnerConfig[] {
+  return only === null ? partners : partners.filter((p) => only.includes(p.id));
 }

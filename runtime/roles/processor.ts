@@ -17,7 +17,11 @@ import type { Settings } from '../config.ts';
 import type { KafkaClient } from '../kafka/types.ts';
 import { eventDeadLetters, recordLimits, startStreams, type StreamsHandle } from '../streams/index.ts';
 import { InvalidInputError, UnknownTopicError } from '../../core/errors.ts';
+import type { JarCache } from '../../state/couchbase.ts';
 import { poolExecutor } from './executor-adapter.ts';
+import { initStages, observeProcessorStages, pipelineCounter } from '../metrics/pipeline.ts';
+import { jarReadRoute, openConfiguredJarCache, withOwnedCache, writeThroughClient } from './jar-cache.ts';
+import { observedExecutor, type ExecutionObserver } from './observers.ts';
 import { combineReadiness, type Readiness, type Role } from './role.ts';
 
 export interface ProcessorOptions {
@@ -29,9 +33,14 @@ export interface ProcessorOptions {
   logger?: Logger;
   /** Clock of the jars' `updatedAt` and of dead letters (tests). */
   now?: () => number;
+  /**
+   * The Couchbase jar cache that acknowledged jar records are written through to (docs/couchbase.md);
+   * the caller closes it. Absent = the one `settings.couchbase` configures, if any, closed with the processor.
+   */
+  jarCache?: JarCache;
 }
 
-export type ProcessorHandle = StreamsHandle;
+export type ProcessorHandle = StreamsHandle & { readonly jarCache?: JarCache };
 
 /** The processor topology as the settings configure it (also what `topology describe` prints). */
 export function configuredProcessorTopology(settings: Settings, executor: Executor, now?: () => number) {
@@ -53,18 +62,27 @@ export async function startProcessor(options: ProcessorOptions): Promise<Process
   const { settings } = options;
   await checkLimitsFit(options.client, settings);
   const state = settings.state.store === 'memory' ? { store: 'memory' as const } : { store: 'lmdb' as const, dir: settings.state.dir, noSync: settings.state.noSync };
-  return startStreams({
+  const owned = options.jarCache === undefined ? await openConfiguredJarCache(settings, options) : undefined;
+  const jarCache = options.jarCache ?? owned;
+  const handle = await startStreams({
     name: 'processor',
     topology: configuredProcessorTopology(settings, options.executor, options.now),
-    client: options.client,
+    client: jarCache === undefined ? options.client : writeThroughClient(options.client, settings.topics.cookies, jarCache),
     groupId: settings.groups.processor,
     clientId: settings.clientId,
     state,
     deadLetters: eventDeadLetters(settings.topics.eventsDlq, undefined, options.now),
     runner: settings.runner,
     logger: componentLogger(options.logger, 'processor'),
+    deadLetterTopics: [settings.topics.eventsDlq],
     ...(options.registry === undefined ? {} : { registry: options.registry }),
+  }).catch(async (error: unknown) => {
+    await owned?.close();
+    throw error;
   });
+  // The pipeline's executed/captured stages (docs/metrics.md "Reconciliation").
+  if (options.registry !== undefined) observeProcessorStages(handle.engine, pipelineCounter(options.registry));
+  return withOwnedCache(jarCache === undefined ? handle : { ...handle, jarCache }, owned);
 }
 
 export interface ProcessorRoleOptions {
@@ -73,6 +91,8 @@ export interface ProcessorRoleOptions {
   partners: readonly PartnerConfig[];
   registry?: Registry;
   logger?: Logger;
+  /** Sees every executor attempt (the console); never changes its outcome. */
+  observer?: ExecutionObserver;
 }
 
 /**
@@ -98,6 +118,8 @@ export function createProcessorRole(options: ProcessorRoleOptions): Role {
   return {
     name: 'processor',
     closed,
+    // GET /jars/:userId only when asked for: it serves cookie values (docs/couchbase.md).
+    ...(settings.couchbase.httpReads ? { routes: [jarReadRoute(() => handle?.jarCache)] } : {}),
     async start() {
       pool = await createExecutor({
         browsers: settings.executor.browsers,
@@ -114,10 +136,11 @@ export function createProcessorRole(options: ProcessorRoleOptions): Role {
         handle = await startProcessor({
           settings,
           client: options.client,
-          executor: poolExecutor(pool, options.partners),
+          executor: observedExecutor(poolExecutor(pool, options.partners), options.observer),
           ...(options.registry === undefined ? {} : { registry: options.registry }),
           ...(options.logger === undefined ? {} : { logger: options.logger }),
         });
+        if (options.registry !== undefined) initStages(pipelineCounter(options.registry), ['executed', 'captured'], options.partners);
       } catch (error) {
         await closePool();
         throw error;

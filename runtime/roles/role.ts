@@ -4,6 +4,8 @@
  * composes the named ones and serves GET /health (alive) and GET /ready (every role ready, the
  * broker reachable, not draining) for all of them.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
 export type RoleName = 'collector' | 'processor' | 'dispatcher';
 
 export interface Readiness {
@@ -22,6 +24,14 @@ export interface Role {
   readiness(): Readiness;
   /** Settles when the role stopped: resolves after stop(), rejects with the error that stopped it. */
   readonly closed: Promise<void>;
+  /** Extra GET routes the role serves on the process's HTTP endpoint (beside /health, /ready, /metrics). */
+  readonly routes?: readonly HttpRoute[];
+}
+
+/** A GET (and HEAD) route under `prefix` (`/jars/`); `rest` is the path after it, undecoded. */
+export interface HttpRoute {
+  readonly prefix: string;
+  handle(req: IncomingMessage, res: ServerResponse, rest: string): void;
 }
 
 export const READY: Readiness = Object.freeze({ ready: true, reasons: [] }) as Readiness;

@@ -126,6 +126,7 @@ export class StreamRunner {
         ...(s.sessionTimeoutMs !== undefined ? { sessionTimeoutMs: s.sessionTimeoutMs } : {}),
         ...(s.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: s.heartbeatIntervalMs } : {}),
         ...(s.rebalanceTimeoutMs !== undefined ? { rebalanceTimeoutMs: s.rebalanceTimeoutMs } : {}),
+        ...(s.groupInstanceId !== undefined ? { groupInstanceId: s.groupInstanceId } : {}),
         ...(s.fetchMaxBytes !== undefined ? { maxBytes: s.fetchMaxBytes } : {}),
       });
       // Without an awaitable revoke the new owner starts from the last commit before we hear of the
@@ -316,6 +317,8 @@ export class StreamRunner {
       task.restore = progress;
       const labels = { group: this.groupId, topic: changelog.topic, partition: String(partition) };
       this.metrics.restoreRemaining.set(labels, endOffset);
+      // At 0 from the first restore: rate() ignores a new series' first sample.
+      this.metrics.restoredRecords.inc({ group: this.groupId, topic: changelog.topic }, 0);
       const reader = this.#options.client.reader();
       task.reader = reader;
       const started = Date.now();

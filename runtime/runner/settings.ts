@@ -35,6 +35,11 @@ export const RunnerSettingsSchema = z
     sessionTimeoutMs: z.number().int().min(1000).max(3_600_000).optional(),
     heartbeatIntervalMs: z.number().int().min(100).max(3_600_000).optional(),
     rebalanceTimeoutMs: z.number().int().min(1000).max(3_600_000).optional(),
+    /**
+     * Static group membership (KIP-345; platformatic client only): this member's stable name in the
+     * group. Set from the top-level `instanceId` setting (INSTANCE_ID, --instance-id) when absent.
+     */
+    groupInstanceId: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'letters, digits, . _ - (at most 249)').optional(),
   })
   .strict()
   .refine((s) => s.resumeBelow === undefined || s.resumeBelow < s.maxBuffered, {

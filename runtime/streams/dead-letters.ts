@@ -4,7 +4,7 @@
  * produce failure, a bug: the application stops below the record, at-least-once).
  */
 import { TagstreamError, type ErrorCode } from '../../core/errors.ts';
-import { eventDeadLetter, type EventDeadLetterReason } from '../../core/contracts/index.ts';
+import { eventDeadLetter, REDRIVE_COUNT_HEADER, type EventDeadLetterReason } from '../../core/contracts/index.ts';
 import type { ConsumedRecord, ProduceRecord } from '../../core/records.ts';
 
 /** Turns a failed record into the record for its dead-letter topic, or undefined when it must stop the application. */
@@ -35,7 +35,16 @@ export function eventDeadLetters(topic: string, codes = EVENT_DEAD_LETTER_CODES,
       source: { topic: record.topic, partition: record.partition, offset: record.offset, timestamp: record.timestamp },
       value: record.value,
       now,
+      // A redriven record says its count in a header too: bytes that are no JSON object carry no marker.
+      ...redriveCount(record),
     });
     return { topic, key: record.key, value: JSON.stringify(letter) };
   };
+}
+
+function redriveCount(record: ConsumedRecord): { redrives?: number } {
+  const header = record.headers[REDRIVE_COUNT_HEADER];
+  if (header === undefined) return {};
+  const n = Number(header.toString('utf8'));
+  return Number.isInteger(n) && n > 0 ? { redrives: n } : {};
 }

@@ -120,6 +120,15 @@ export class TopologyState {
     }
   }
 
+  /** Entries of every open store partition (the store-size gauge reads it on scrape). */
+  sizes(): Array<{ store: string; partition: number; entries: number }> {
+    return [...this.open].map((key) => {
+      const [store = '', p = '0'] = key.split('\u0000');
+      const partition = Number(p);
+      return { store, partition, entries: this.stores.store(store, partition).count() };
+    });
+  }
+
   private opened(store: string, partition: number): void {
     this.checkpoints.delete(id(store, partition));
     this.open.add(id(store, partition));

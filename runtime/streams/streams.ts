@@ -29,6 +29,7 @@ import type { Readiness } from '../roles/role.ts';
 import { BatchingProducer, recordBytes } from './batching-producer.ts';
 import type { DeadLetterRouter } from './dead-letters.ts';
 import { TopologyState, type ClosableStoreProvider } from './state.ts';
+import { deadLetterReason, streamsMetrics, type StoreSizes } from '../metrics/streams.ts';
 
 export type StateOptions = { store: 'memory' } | { store: 'lmdb'; dir: string; noSync?: boolean } | { store: 'custom'; provider: ClosableStoreProvider };
 
@@ -45,6 +46,8 @@ export interface StreamsOptions {
   /** The consumer-group runner's tunables (docs/runner.md "Settings"). */
   runner?: RunnerSettingsInput;
   registry?: Registry;
+  /** Topics written by the topology that are dead-letter topics: counted in `tagstream_dead_letters_total`. */
+  deadLetterTopics?: readonly string[];
   logger: Logger;
 }
 
@@ -112,6 +115,14 @@ export async function startStreams(options: StreamsOptions): Promise<StreamsHand
     close: () => output.close(),
   };
 
+  const metrics = options.registry === undefined ? undefined : streamsMetrics(options.registry);
+  const storeSizes: StoreSizes = { group: options.groupId, sizes: () => state.sizes() };
+  metrics?.stores.add(storeSizes);
+  const dlqTopics = new Set(options.deadLetterTopics ?? []);
+  const countDeadLetters = (outputs: readonly ProduceRecord[]): void => {
+    if (metrics === undefined || dlqTopics.size === 0) return;
+    for (const o of outputs) if (dlqTopics.has(o.topic)) metrics.deadLetters.inc({ group: options.groupId, topic: o.topic, reason: deadLetterReason(o.value) });
+  };
   const router = options.deadLetters;
   const deadLetterTopics = new Set<string>();
   const recordLimitsByTopic = limits;
@@ -127,18 +138,25 @@ export async function startStreams(options: StreamsOptions): Promise<StreamsHand
     logger: log,
     ...(options.clientId === undefined ? {} : { clientId: options.clientId }),
     ...(options.registry === undefined ? {} : { registry: options.registry }),
-    handler: (record: ConsumedRecord) => engine.handle(record).then((outputs) => withinLimits(outputs, recordLimitsByTopic, record)),
+    handler: (record: ConsumedRecord) =>
+      engine.handle(record).then((outputs) => {
+        const checked = withinLimits(outputs, recordLimitsByTopic, record);
+        countDeadLetters(checked);
+        return checked;
+      }),
     onError: async (error: unknown, record: ConsumedRecord): Promise<void> => {
       const letter = router?.(error, record);
       if (letter === undefined) throw error;
       await output.send([letter]);
       deadLetterTopics.add(letter.topic);
+      metrics?.deadLetters.inc({ group: options.groupId, topic: letter.topic, reason: deadLetterReason(letter.value) });
       const code = (error as { code?: unknown }).code;
       log.warn({ topic: record.topic, partition: record.partition, offset: record.offset, code, deadLetterTopic: letter.topic }, 'record sent to the dead letter topic');
     },
   });
 
   const release = async (): Promise<void> => {
+    metrics?.stores.delete(storeSizes);
     engine.close();
     const results = await Promise.allSettled([state.closeAll(), output.close(), stateAdmin.close()]);
     for (const r of results) if (r.status === 'rejected') log.warn({ err: r.reason }, `closing ${options.name}: a resource failed to close`);

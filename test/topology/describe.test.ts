@@ -38,7 +38,7 @@ describe('topology describe()', () => {
     expect(json.subtopologies).to.have.length(1);
     const nodes = json.subtopologies[0]?.nodes ?? [];
     // Every node named for what it does (Kafka Streams' Named): no generated KSTREAM-… name left.
-    expect(nodes).to.have.length(28);
+    expect(nodes).to.have.length(29);
     for (const n of nodes) expect(n.name).not.to.match(/^K(STREAM|TABLE)-/);
     expect(json.streamTopics).to.deep.equal(['tracking.events']);
     expect(json.sinkTopics).to.have.members(['tracking.requests', 'tracking.cookies', 'tracking.events.dlq']);

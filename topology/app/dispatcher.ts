@@ -131,16 +131,21 @@ export function dispatcherTopology(options: DispatcherTopologyOptions): Topology
     const o = d.outcome;
     if (o.kind !== 'dead') throw new Error('branch invariant: not a dead outcome');
     const request = d.joined.pending.request;
+    // A redriven request (`dlq redrive`) keeps the attempts of its earlier dead letters and says
+    // how often it was redriven, so the command can stop at its --max-redrives.
+    const redrive = request.redrive;
     return {
       reason: o.reason,
       code: o.code,
       error: o.error,
       source: { topic: ctx.topic, partition: ctx.partition, offset: ctx.offset, timestamp: ctx.timestamp },
-      attempts: o.attempts,
+      attempts: redrive === undefined ? o.attempts : [...redrive.attempts, ...o.attempts],
       request,
       value: Buffer.from(JSON.stringify(request), 'utf8').toString('base64'),
       valueEncoding: 'base64',
       failedAt: new Date(now()).toISOString(),
+      partner: o.partner,
+      ...(redrive === undefined ? {} : { redrives: redrive.count }),
     };
   }, { name: 'request-dead-letter' }).to(topics.requestsDlq, { name: 'requests-dlq-sink' });
 

@@ -2,7 +2,7 @@
  * The processor's topology (DESIGN.md "Data flow", "Topics"):
  *
  *   tracking.events ─ validate-record ─ join-cookie-jar ─ route-record ┬ page-views ─ execute-tags ─ execution-outcome ┬ executed ┬ captured-requests → tracking.requests
- *            (table cookie-jars ⇐ tracking.cookies)                    │                                               │          └ next-jar → write-jar → tracking.cookies
+ *            (table cookie-jars ⇐ tracking.cookies)                    │                                               │          └ live-views-only ─ next-jar → write-jar → tracking.cookies
  *                                                                      │                                               └ failed ─ executor-dead-letter → tracking.events.dlq
  *                                                                      ├ erasures ─ erase-jar → write-erased-jar → tracking.cookies (tombstone)
  *                                                                      └ jar-merges ─ merge-jar → write-merged-jar → tracking.cookies
@@ -11,6 +11,11 @@
  * the same store/changelog path, so a checkpoint never sees a half-applied jar and an event never
  * runs with one. A record that is not a valid event or control record fails `validate-record`
  * with ERR_INVALID_INPUT, which the stream runtime dead-letters at once (never retried).
+ *
+ * A replayed page view (`event.replay`, written by the `replay` command, docs/replay.md) takes the
+ * same path with two differences: only the partners it names keep their requests (tagged
+ * `replayedAt`, same idempotency keys as the first run), and `live-views-only` keeps the jar it
+ * produced out of the store: a browser never lives a past page view again.
  *
  * The executor is injected (processors/executor in production, fakes in tests): the topology
  * neither depends on processors/ nor needs Chromium to be described or tested.
@@ -150,6 +155,7 @@ export function processorTopology(options: ProcessorTopologyOptions): Topology {
     }, { name: 'oversize-requests' })
     .to(topics.eventsDlq, { name: 'oversize-requests-dlq-sink' });
   executed
+    .filter((o) => !(o.ok && o.event.replay !== undefined), { name: 'live-views-only' })
     .mapValues((o): StoredJar => {
       const done = executedOnly(o);
       // The executor keeps its jars within the budget; this holds it for any executor.
@@ -239,25 +245,41 @@ function executedOnly(o: Outcome): Extract<Outcome, { ok: true }> {
 }
 
 function requestRecords(done: Extract<Outcome, { ok: true }>): RequestRecord[] {
-  const { event } = done;
+  return eventRequestRecords(done.event, done.result);
+}
+
+/**
+ * What the processor publishes on the requests topic for one executed event (also `replay
+ * --dry-run`): the event's requests with their idempotency keys `<eventId>:<partner>:<n>`: n counts each
+ * partner's own requests in capture order, so a partner's keys do not depend on which other
+ * partners ran (a replay for some partners only gets the keys of the first run). A replay keeps
+ * only the requests of the partners it names; unattributed ones (`-`) are numbered across every
+ * partner that ran, so a partial replay cannot match them to the first run and drops them.
+ */
+export function eventRequestRecords(event: PageViewEvent, result: Pick<ExecuteResult, 'requests'>): RequestRecord[] {
+  const replay = event.replay;
+  const only = replay?.partners === null || replay === undefined ? null : new Set(replay.partners);
   const perPartner = new Map<string, number>();
   const visitor = {
     ...(event.client?.ip === undefined ? {} : { ip: event.client.ip }),
     userAgent: event.device.userAgent,
   };
-  return done.result.requests.map((request: CapturedRequest) => {
-    const partner = request.partner ?? '-';
-    const n = perPartner.get(partner) ?? 0;
-    perPartner.set(partner, n + 1);
-    return {
-      ...request,
-      eventId: event.eventId,
-      userId: event.userId,
-      idempotencyKey: `${event.eventId}:${partner}:${n}`,
-      eventTimestamp: event.timestamp,
-      visitor,
-    };
-  });
+  return result.requests
+    .map((request: CapturedRequest): RequestRecord => {
+      const partner = request.partner ?? '-';
+      const n = perPartner.get(partner) ?? 0;
+      perPartner.set(partner, n + 1);
+      return {
+        ...request,
+        eventId: event.eventId,
+        userId: event.userId,
+        idempotencyKey: `${event.eventId}:${partner}:${n}`,
+        eventTimestamp: event.timestamp,
+        ...(replay === undefined ? {} : { replayedAt: replay.requestedAt }),
+        visitor,
+      };
+    })
+    .filter((r) => only === null || (r.partner !== null && only.has(r.partner)));
 }
 
 /** Partner cookies from an HTTP response, stored as the browser would (DESIGN.md "The dispatcher"). */

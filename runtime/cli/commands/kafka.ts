@@ -1,22 +1,23 @@
 /**
- * Commands that talk to Kafka: `topics create`, `lag` (and `run`, in ./run.ts, through settingsFrom/clientFor).
+ * Commands that talk to Kafka: `topics create` here; `run`, `lag`, `erase`, `dlq redrive` in their
+ * own files, through the helpers below (settings, client, the flags every one of them takes).
+ * Times and durations of their flags are parsed by runtime/operator/time.ts (one syntax for all).
  * All read the same settings (runtime/config.ts): defaults < --config file < environment < flags.
  */
 import type { Command } from 'commander';
 import { loadSettings, type Settings, type SettingsInput } from '../../config.ts';
 import { createKafkaClient } from '../../kafka/index.ts';
 import type { KafkaClient } from '../../kafka/types.ts';
-import { computeLag, type PartitionLag } from '../../lag.ts';
 import { createTopics } from '../../topics.ts';
 import { InvalidInputError } from '../../../core/errors.ts';
 
-interface CommonFlags {
+export interface CommonFlags {
   config?: string;
   brokers?: string;
   client?: string;
 }
 
-function addCommonOptions(cmd: Command): Command {
+export function addCommonOptions(cmd: Command): Command {
   return cmd
     .option('--config <file>', 'settings file (JSON); environment variables override it')
     .option('--brokers <list>', 'bootstrap brokers host:port,... (env KAFKA_BROKERS; absent = embedded broker)')
@@ -42,17 +43,10 @@ export function clientFor(settings: Settings): KafkaClient {
   });
 }
 
-function requireRealBroker(settings: Settings, command: string): void {
+export function requireRealBroker(settings: Settings, command: string): void {
   if (settings.brokers.length === 0) {
     throw new InvalidInputError('--brokers', `\`${command}\` needs a real cluster (the embedded broker lives inside a \`run\` process); set --brokers or KAFKA_BROKERS`);
   }
-}
-
-function formatLagTable(rows: PartitionLag[]): string {
-  const header = ['GROUP', 'TOPIC', 'PARTITION', 'END-OFFSET', 'COMMITTED', 'LAG'];
-  const body = rows.map((r) => [r.group, r.topic, String(r.partition), String(r.endOffset), r.committedOffset < 0 ? '-' : String(r.committedOffset), String(r.lag)]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => (row[i] ?? '').length)));
-  return [header, ...body].map((row) => row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n') + '\n';
 }
 
 export function registerKafkaCommands(program: Command): void {
@@ -60,7 +54,8 @@ export function registerKafkaCommands(program: Command): void {
   addCommonOptions(
     topics
       .command('create')
-      .description('create events/cookies (co-partitioned, cookies compacted), requests and DLQ topics; existing ones are kept and verified'),
+      .description('create events/cookies (co-partitioned, cookies compacted), requests and DLQ topics; existing ones are kept and verified')
+      .addHelpText('after', '\nExample:\n  $ KAFKA_BROKERS=kafka-1:9092 tagstream topics create\n'),
   ).action(async (flags: CommonFlags) => {
     const settings = settingsFrom(flags);
     requireRealBroker(settings, 'topics create');
@@ -75,26 +70,10 @@ export function registerKafkaCommands(program: Command): void {
       await client.close();
     }
   });
+}
 
-  addCommonOptions(
-    program
-      .command('lag')
-      .description('consumer lag per group/topic/partition (end offset - committed offset)')
-      .option('--format <format>', 'text | json', 'text'),
-  ).action(async (flags: CommonFlags & { format: string }) => {
-    if (!['text', 'json'].includes(flags.format)) throw new InvalidInputError('--format', `must be text or json, got "${flags.format}"`);
-    const settings = settingsFrom(flags);
-    requireRealBroker(settings, 'lag');
-    const client = clientFor(settings);
-    try {
-      const admin = await client.admin();
-      const rows = [
-        ...(await computeLag(admin, settings.groups.processor, settings.topics.events)),
-        ...(await computeLag(admin, settings.groups.dispatcher, settings.topics.requests)),
-      ];
-      process.stdout.write(flags.format === 'json' ? JSON.stringify(rows, null, 2) + '\n' : formatLagTable(rows));
-    } finally {
-      await client.close();
-    }
-  });
+/** An integer flag of at least `min`. */
+export function parseCount(flag: string, text: string, min = 0): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text) < min) throw new InvalidInputError(flag, `must be an integer >= ${min}, got "${text}"`);
+  return Number(text);
 }

@@ -8,13 +8,13 @@
  * topics are created (embedded broker) or verified (a cluster), then the roles start.
  */
 import type { Command } from 'commander';
-import { register } from 'prom-client';
 import { InvalidInputError } from '../../../core/errors.ts';
 import { createRootLogger } from '../../../core/log.ts';
 import { executorMetrics } from '../../../processors/executor/index.ts';
 import { createBrokerProbe } from '../../roles/broker-probe.ts';
 import { startRoles } from '../../roles/compose.ts';
 import { loadPartners } from '../../roles/partners.ts';
+import { startRunExtras, type RunExtras } from '../../demo/launch.ts';
 import { createProcessorRole } from '../../roles/processor.ts';
 import { createDispatcherRole } from '../../roles/dispatcher.ts';
 import { createCollectorRole } from '../../roles/collector/index.ts';
@@ -22,6 +22,9 @@ import type { RunningRoles } from '../../roles/compose.ts';
 import type { Role } from '../../roles/role.ts';
 import { createTopics, verifyTopics } from '../../topics.ts';
 import { clientFor, settingsFrom } from './kafka.ts';
+import { createProcessRegistry } from '../../metrics/registry.ts';
+import { startLagMetrics, type LagMetrics, type LagTarget } from '../../metrics/lag.ts';
+import { dispatcherTopics } from '../../roles/dispatcher-settings.ts';
 
 interface RunFlags {
   config?: string;
@@ -30,6 +33,8 @@ interface RunFlags {
   partners?: string;
   allowPrivateNetwork?: boolean;
   collectorPort?: string;
+  demo?: boolean;
+  instanceId?: string;
 }
 
 const KNOWN_ROLES = ['collector', 'processor', 'dispatcher', 'all'];
@@ -47,6 +52,8 @@ export function registerRun(program: Command): void {
     .option('--client <name>', 'Kafka client: platformatic | kafkajs (env KAFKA_CLIENT)')
     .option('--partners <file>', 'partner (tag) configurations, JSON array (env PARTNERS_FILE); required by the processor and the dispatcher')
     .option('--collector-port <n>', 'port of the collector (env COLLECTOR_PORT; default 8080; 0 = a free port, printed in the log)')
+    .option('--instance-id <name>', 'stable name of this process: static membership in the consumer groups, so a restart resumes its partitions at once (env INSTANCE_ID; platformatic client)')
+    .option('--demo', 'the demo of npm start: a demo shop, demo partners (real tracker SDKs from npm) and a partner inbox on 127.0.0.1, with loopback allowed (env DEMO_ENABLED; docs/console.md)')
     .option('--allow-private-network', 'development and tests: the executor and the dispatcher may reach loopback and private addresses (env EXECUTOR_ALLOW_PRIVATE_NETWORK, DISPATCHER_ALLOW_PRIVATE_NETWORK)')
     .action(async (roles: string[], flags: RunFlags) => runCommand(roles, flags));
 }
@@ -55,25 +62,33 @@ async function runCommand(roles: string[], flags: RunFlags): Promise<void> {
   for (const r of roles) if (!KNOWN_ROLES.includes(r)) throw new InvalidInputError('roles', `unknown role "${r}" (expected ${KNOWN_ROLES.join(', ')})`);
   const all = roles.length === 0 || roles.includes('all');
   const wanted: AvailableRole[] = AVAILABLE_ROLES.filter((r) => all || roles.includes(r));
-  const settings = settingsFrom(flags, {
+  const given = settingsFrom(flags, {
     ...(flags.partners === undefined ? {} : { processor: { partners: flags.partners } }),
     ...(flags.allowPrivateNetwork === true ? { executor: { allowPrivateNetwork: true }, dispatcher: { allowPrivateNetwork: true } } : {}),
     ...(flags.collectorPort === undefined ? {} : { collector: { port: Number(flags.collectorPort) } }),
+    ...(flags.demo === true ? { demo: { enabled: true } } : {}),
+    ...(flags.instanceId === undefined ? {} : { instanceId: flags.instanceId }),
   });
-  const partnersFile = settings.processor.partners;
+  const partnersFile = given.processor.partners;
   const needsPartners = wanted.includes('processor') || wanted.includes('dispatcher');
-  if (needsPartners && partnersFile === undefined) {
+  if (needsPartners && partnersFile === undefined && !given.demo.enabled) {
     throw new InvalidInputError('--partners', `the ${wanted.includes('processor') ? 'processor' : 'dispatcher'} needs the partner configurations: --partners partners.json (or PARTNERS_FILE)`);
   }
-  const partners = partnersFile === undefined || !needsPartners ? [] : await loadPartners(partnersFile);
   const root = createRootLogger();
   const log = root.child({ component: 'run' });
+  // The demo (--demo) and the console start before the roles (runtime/demo/launch.ts).
+  const extras: RunExtras = await startRunExtras(given, { logger: root, partners: async () => (partnersFile === undefined || !needsPartners ? [] : loadPartners(partnersFile)) });
+  const { settings, partners } = extras;
 
   const client = clientFor(settings);
+  // The process's one registry, passed to every role and served on /metrics (docs/metrics.md).
+  const registry = createProcessRegistry();
+  let lag: LagMetrics | undefined;
   try {
     const admin = await client.admin();
     try {
-      if (client.kind === 'embedded') await createTopics(admin, settings);
+      // The demo on a cluster creates what is missing, as on the embedded broker (`npm start -- --brokers …`).
+      if (client.kind === 'embedded' || settings.demo.enabled) await createTopics(admin, settings);
       else await verifyTopics(admin, settings);
     } finally {
       await admin.close();
@@ -87,23 +102,38 @@ async function runCommand(roles: string[], flags: RunFlags): Promise<void> {
     const started: Role[] = wanted.map((name) => {
       if (name === 'collector') {
         // This port's /ready is the process's (broker probe, other roles, draining), as the metrics port's.
-        return createCollectorRole({ settings, client, registry: register, logger: root, readiness: () => composed.running?.readiness() });
+        return createCollectorRole({ settings, client, registry, logger: root, readiness: () => composed.running?.readiness() });
       }
-      if (name === 'dispatcher') return createDispatcherRole({ settings, client, partners, registry: register, logger: root });
-      executorMetrics(); // registered lazily by the first event; /metrics lists them from the start
-      return createProcessorRole({ settings, client, partners, registry: register, logger: root });
+      if (name === 'dispatcher') return createDispatcherRole({ settings, client, partners, registry, logger: root, ...extras.dispatcher });
+      executorMetrics(registry); // registered lazily by the first event; /metrics lists them from the start
+      return createProcessorRole({ settings, client, partners, registry, logger: root, ...extras.processor });
     });
+    // Consumer lag of the groups this process runs, computed on scrape (runtime/metrics/lag.ts).
+    lag = startLagMetrics({ registry, client, targets: lagTargets(settings, wanted), logger: root.child({ component: 'lag' }) });
     const running = await startRoles(started, {
       metrics: settings.metrics,
-      // The default registry: the executor's metrics live there too (one /metrics for the process).
-      registry: register,
+      registry,
       sources: [createBrokerProbe({ client, logger: root.child({ component: 'broker-probe' }) })],
       logger: log,
     });
     composed.running = running;
+    extras.announce(running.address);
     // Resolves after SIGTERM/SIGINT stopped everything; rejects (exit 1) when a role failed.
     await running.closed;
   } finally {
+    await lag?.close();
     await client.close();
+    await extras.close();
   }
+}
+
+/** The groups and topics whose lag this process exports: those of the roles it runs. */
+function lagTargets(settings: ReturnType<typeof settingsFrom>, roles: readonly AvailableRole[]): LagTarget[] {
+  const targets: LagTarget[] = [];
+  if (roles.includes('processor')) targets.push({ group: settings.groups.processor, topic: settings.topics.events });
+  if (roles.includes('dispatcher')) {
+    targets.push({ group: settings.groups.dispatcher, topic: settings.topics.requests });
+    targets.push({ group: settings.groups.dispatcher, topic: dispatcherTopics(settings.topics.requests, settings.dispatcher).retry });
+  }
+  return targets;
 }

@@ -162,6 +162,23 @@ class EmbeddedAdmin implements KafkaAdmin {
     return this.open().endOffsets(topic);
   }
 
+  async listOffsetsForTime(topic: string, timestampMs: number): Promise<PartitionOffset[]> {
+    if (!Number.isSafeInteger(timestampMs) || timestampMs < 0) throw new InvalidInputError('timestampMs', 'must be a non-negative integer (ms since the epoch)', { topic });
+    const broker = this.open();
+    return broker.endOffsets(topic).map(({ partition, offset: end }) => {
+      // A scan where Kafka has a time index: the embedded logs are small and in memory.
+      const log = broker.log(topic, partition);
+      for (let from = log.startOffset; from < end; ) {
+        const batch = log.read(from, end, READ_BATCH_RECORDS, READ_BATCH_BYTES);
+        if (batch.length === 0) break;
+        const hit = batch.find((r) => r.timestamp >= timestampMs);
+        if (hit !== undefined) return { partition, offset: hit.offset };
+        from = batch[batch.length - 1]!.offset + 1;
+      }
+      return { partition, offset: end };
+    });
+  }
+
   async listCommittedOffsets(groupId: string, topic: string): Promise<PartitionOffset[]> {
     return this.open().committedOffsets(groupId, topic);
   }

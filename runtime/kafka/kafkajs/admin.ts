@@ -2,6 +2,7 @@ import kafkajs, { type Admin, type Kafka } from 'kafkajs';
 
 // kafkajs is CommonJS whose exports Node cannot list statically: values come from the default export.
 const { ConfigResourceTypes } = kafkajs;
+import { InvalidInputError } from '../../../core/errors.ts';
 import type { KafkaAdmin, PartitionOffset, TopicDescription, TopicSpec } from '../types.ts';
 import { connectWithin, hasType, mapError, RETRY, type ResolvedOptions } from './common.ts';
 import { PartitionCounts } from './metadata.ts';
@@ -91,6 +92,21 @@ export class KafkajsAdmin implements KafkaAdmin {
       return offsets.map((o) => ({ partition: o.partition, offset: Number(o.high) })).sort((a, b) => a.partition - b.partition);
     } catch (error) {
       throw this.#map(error, 'listEndOffsets', [topic]);
+    }
+  }
+
+  async listOffsetsForTime(topic: string, timestampMs: number): Promise<PartitionOffset[]> {
+    if (!Number.isSafeInteger(timestampMs) || timestampMs < 0) throw new InvalidInputError('timestampMs', 'must be a non-negative integer (ms since the epoch)', { topic });
+    try {
+      await this.#counts.get([topic], true);
+      // kafkajs already answers the high watermark for a partition without a record that recent.
+      const offsets = await this.#admin.fetchTopicOffsetsByTimestamp(topic, timestampMs);
+      const ends = new Map((await this.#admin.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o.high)]));
+      return offsets
+        .map((o) => ({ partition: o.partition, offset: Number(o.offset) >= 0 ? Number(o.offset) : (ends.get(o.partition) ?? 0) }))
+        .sort((a, b) => a.partition - b.partition);
+    } catch (error) {
+      throw this.#map(error, 'listOffsetsForTime', [topic]);
     }
   }
 

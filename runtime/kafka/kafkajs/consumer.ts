@@ -51,6 +51,14 @@ export class KafkajsConsumer implements KafkaConsumer {
 
   constructor(kafka: Kafka, options: ResolvedOptions, groupOptions: GroupConsumerOptions) {
     this.#log = componentLogger(options.logger, 'kafkajs.consumer');
+    // kafkajs 2.x has no group.instance.id (static membership, KIP-345): refusing beats silently
+    // running as a dynamic member whose restart stalls its partitions for a whole session.
+    if (groupOptions.groupInstanceId !== undefined) {
+      throw new KafkaClientError('static group membership (groupInstanceId, the instanceId setting) is not supported by the kafkajs client: use --client platformatic or unset it', {
+        groupId: groupOptions.groupId,
+        groupInstanceId: groupOptions.groupInstanceId,
+      });
+    }
     this.groupId = groupOptions.groupId;
     this.#kafka = kafka;
     this.#options = options;

@@ -1,5 +1,5 @@
 import { Admin, ConfigResourceTypes } from '@platformatic/kafka';
-import { KafkaClientError, UnknownTopicError } from '../../../core/errors.ts';
+import { InvalidInputError, KafkaClientError, UnknownTopicError } from '../../../core/errors.ts';
 import type { KafkaAdmin, PartitionOffset, TopicDescription, TopicSpec } from '../types.ts';
 import { baseOptions, probe, type ResolvedOptions } from './common.ts';
 import { hasApiId, mapError } from './errors.ts';
@@ -114,6 +114,28 @@ export class PlatformaticAdmin implements KafkaAdmin {
         .sort((a, b) => a.partition - b.partition);
     } catch (error) {
       throw this.#map(error, 'listEndOffsets', [topic]);
+    }
+  }
+
+  async listOffsetsForTime(topic: string, timestampMs: number): Promise<PartitionOffset[]> {
+    if (!Number.isSafeInteger(timestampMs) || timestampMs < 0) throw new InvalidInputError('timestampMs', 'must be a non-negative integer (ms since the epoch)', { topic });
+    try {
+      const partitions = (await this.#partitionCounts([topic])).get(topic)!;
+      const ask = async (timestamp: bigint): Promise<Map<number, number>> => {
+        const listed = await this.#admin.listOffsets({
+          topics: [{ name: topic, partitions: Array.from({ length: partitions }, (_, i) => ({ partitionIndex: i, timestamp })) }],
+        });
+        return new Map((listed.find((t) => t.name === topic)?.partitions ?? []).map((p) => [p.partitionIndex, Number(p.offset)]));
+      };
+      const byTime = await ask(BigInt(timestampMs));
+      // The broker answers -1 when no record is that recent: that is the end offset.
+      const ends = [...byTime.values()].some((o) => o < 0) ? await ask(-1n) : new Map<number, number>();
+      return Array.from({ length: partitions }, (_, partition) => {
+        const offset = byTime.get(partition) ?? -1;
+        return { partition, offset: offset >= 0 ? offset : (ends.get(partition) ?? 0) };
+      });
+    } catch (error) {
+      throw this.#map(error, 'listOffsetsForTime', [topic]);
     }
   }
 

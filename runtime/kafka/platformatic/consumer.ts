@@ -74,6 +74,9 @@ export class PlatformaticConsumer implements KafkaConsumer {
       ...(groupOptions.heartbeatIntervalMs !== undefined ? { heartbeatInterval: groupOptions.heartbeatIntervalMs } : {}),
       ...(groupOptions.rebalanceTimeoutMs !== undefined ? { rebalanceTimeout: groupOptions.rebalanceTimeoutMs } : {}),
       ...(groupOptions.maxBytes !== undefined ? { maxBytes: groupOptions.maxBytes } : {}),
+      // Static membership: on close() the library still sends LeaveGroup (by member id), so a
+      // graceful stop hands the partitions over at once; only a crash waits for the session.
+      ...(groupOptions.groupInstanceId !== undefined ? { groupInstanceId: groupOptions.groupInstanceId } : {}),
     });
   }
 

@@ -3,6 +3,7 @@
  * them, as every metric of a registry must be unique).
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { pipelineCounter, type PipelineCounter } from '../../metrics/pipeline.ts';
 
 export interface CollectorMetrics {
   /** Answers of POST /collect by outcome: accepted, invalid, too-large, forbidden-origin, bot, unavailable. */
@@ -12,6 +13,8 @@ export interface CollectorMetrics {
   /** Wait for the broker's acknowledgement of one event. */
   produceSeconds: Histogram<'result'>;
   inFlight: Gauge;
+  /** The pipeline's `collected` stage (runtime/metrics/pipeline.ts). */
+  pipeline: PipelineCounter;
 }
 
 export function collectorMetrics(registry: Registry, inFlight: () => number): CollectorMetrics {
@@ -22,9 +25,13 @@ export function collectorMetrics(registry: Registry, inFlight: () => number): Co
       bots: registry.getSingleMetric('tagstream_collector_bots_total') as Counter<'reason'>,
       produceSeconds: registry.getSingleMetric('tagstream_collector_produce_seconds') as Histogram<'result'>,
       inFlight: registry.getSingleMetric('tagstream_collector_in_flight') as Gauge,
+      pipeline: pipelineCounter(registry),
     };
   }
+  // At 0 from the start: increase() ignores a new series' first sample.
+  pipelineCounter(registry).inc({ stage: 'collected', partner: '' }, 0);
   return {
+    pipeline: pipelineCounter(registry),
     requests: new Counter({ name: 'tagstream_collector_requests_total', help: 'POST /collect answers by outcome', labelNames: ['outcome'], registers: [registry] }),
     bots: new Counter({ name: 'tagstream_collector_bots_total', help: 'Bot requests answered 204 and not produced, by matched pattern', labelNames: ['reason'], registers: [registry] }),
     produceSeconds: new Histogram({

@@ -12,6 +12,7 @@ import { checkShape, parseBody, toEvent } from './body.ts';
 import { clientIp, maskIp, type TrustCheck } from './client-ip.ts';
 import { visitorId } from './ids.ts';
 import type { CollectorMetrics } from './metrics.ts';
+import { countStage } from '../../metrics/pipeline.ts';
 import type { EventProducer } from './produce.ts';
 import type { CollectorSettings } from './settings.ts';
 import { loadTag } from './tag.ts';
@@ -107,6 +108,7 @@ async function collect(req: FastifyRequest, reply: FastifyReply, options: Collec
   metrics.produceSeconds.observe({ result: outcome.ok ? 'ok' : outcome.reason }, (performance.now() - started) / 1000);
   if (outcome.ok) {
     metrics.requests.inc({ outcome: 'accepted' });
+    countStage(metrics.pipeline, 'collected', null);
     options.logger.debug({ eventId: event.eventId, type: event.type, idSource: id.source, ip: maskIp(ip) }, 'event accepted');
     return reply.code(204).send();
   }

@@ -1,0 +1,164 @@
+/**
+ * The pipeline under failure on the real broker (docs/e2e.md): the collector and the dispatcher in
+ * one process, two processor instances in one group (separate processes, static members `p-a` and
+ * `p-b`), fake partners on 127.0.0.1, visitors posting page views to the collector's HTTP API.
+ * The phases share one pipeline and run in order; each drives its own visitors (URLs tagged by
+ * phase) and checks what the partners received for them. Figures are printed as `[e2e] ...`.
+ */
+import { expect } from 'chai';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { realBroker } from '../helpers/kafka.ts';
+import { waitFor } from '../runner/helpers.ts';
+import { Pipeline } from './pipeline.ts';
+import { drive, figures, print, sharedIds, visitors, type DriveResult, type PageView } from './visitors.ts';
+
+/** Longer than a restart takes here (so a restart that waited for it would show), short enough for a bounded suite. */
+const SESSION_TIMEOUT_MS = 25_000;
+/** Page runs in flight per processor instance (executor.browsers × pagesPerBrowser). */
+const IN_FLIGHT_PER_INSTANCE = 4;
+
+async function allDelivered(p: Pipeline, views: PageView[], timeoutMs: number): Promise<void> {
+  await waitFor(`deliveries of ${views.length} page views`, () => figures(views, p.inbox.delivered()).lost === 0, timeoutMs, 250);
+}
+
+/**
+ * The worst wait of these page views from accepted (204) to the last partner's delivery. Over the
+ * views accepted after a kill it is the time to recover: a view of the lost member's partitions
+ * waits until a member owns them again; the others are not held up.
+ */
+function worstLatency(p: Pipeline, views: PageView[]): number {
+  const last = new Map<string, number>();
+  for (const h of p.inbox.delivered()) last.set(h.url, Math.max(last.get(h.url) ?? 0, h.at));
+  return Math.max(0, ...views.map((v) => (last.get(v.url) ?? v.acceptedAt) - v.acceptedAt));
+}
+
+describe('end to end on the real broker: collector → 2 processors → dispatcher → partners', function () {
+  this.timeout(600_000);
+  let p: Pipeline;
+
+  before(async function () {
+    this.timeout(180_000);
+    p = await Pipeline.start({ brokers: realBroker().brokers, processors: ['p-a', 'p-b'], sessionTimeoutMs: SESSION_TIMEOUT_MS });
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    await p?.close();
+  });
+
+  it('every accepted page view reaches every consented partner exactly once, with the visitor context, ids stable per visitor', async () => {
+    const people = visitors(40);
+    const run = await drive(people, { collector: p.collector, run: 'base', views: 4, parallel: 10 });
+    expect(run.refused).to.equal(0);
+    await allDelivered(p, run.accepted, 120_000);
+    await sleep(1500); // a late duplicate would arrive now
+    const f = figures(run.accepted, p.inbox.delivered());
+    print('exactly once', f, { 'wrong context': f.wrongContext, 'unstable ids': f.unstableIds });
+    expect(f).to.deep.include({ sent: 160, expected: 400, delivered: 400, duplicates: 0, lost: 0, unconsented: 0, wrongContext: 0, unstableIds: 0 });
+    expect(sharedIds(run.accepted, p.inbox.delivered()), 'an id shared by two visitors').to.equal(0);
+    // The first view of each visitor made the ids; the later ones found them in the jar.
+    const base = new Set(run.accepted.map((v) => v.url));
+    const fresh = p.inbox.delivered().filter((h) => base.has(h.url) && h.fresh);
+    expect(fresh.every((h) => h.url.endsWith('/p0')), 'an id created after the first view').to.equal(true);
+    // The visitor's IP, truncated as delivery.forwardIp defaults (loopback → 127.0.0.0).
+    expect(new Set(p.inbox.delivered().filter((h) => base.has(h.url)).map((h) => h.forwardedFor))).to.deep.equal(new Set(['127.0.0.0']));
+  });
+
+  it('kill -9 of one processor and an immediate restart with the same instance id: its partitions resume at once, nothing lost', async () => {
+    const people = visitors(24, 100);
+    const a = p.processor('p-a');
+    const b = p.processor('p-b');
+    const assignedToA = await a.metric('tagstream_runner_partitions_rebalanced_total', /kind="assigned"/);
+    const running = drive(people, { collector: p.collector, run: 'restart', views: 4, parallel: 8, thinkMs: 300 });
+    await waitFor('a third of the page views delivered', () => p.inbox.delivered().filter((h) => h.url.includes('/restart/')).length > 60, 120_000, 100);
+    const killedAt = Date.now();
+    await b.kill9();
+    b.start();
+    await b.ready();
+    const readyAt = Date.now();
+    const result: DriveResult = await running;
+    await allDelivered(p, result.accepted, 180_000);
+    await sleep(1500);
+    const f = figures(result.accepted, p.inbox.delivered());
+    const recovered = worstLatency(p, result.accepted.filter((v) => v.acceptedAt >= killedAt));
+    const usual = worstLatency(p, result.accepted.filter((v) => v.acceptedAt < killedAt - 2000));
+    print('kill -9 + restart (same instance id)', f, { 'restart to ready ms': readyAt - killedAt, 'time to recover ms': recovered, 'worst latency before the kill ms': usual, 'session timeout ms': SESSION_TIMEOUT_MS });
+    expect(f).to.deep.include({ lost: 0, unconsented: 0, wrongContext: 0, unstableIds: 0 });
+    expect(f.duplicates, 'partner-side duplicates').to.be.at.most(IN_FLIGHT_PER_INSTANCE * 3);
+    // Static membership: the restarted member took its own partitions back, the other was not rebalanced.
+    expect(await a.metric('tagstream_runner_partitions_rebalanced_total', /kind="assigned"/), 'partitions assigned to p-a meanwhile').to.equal(assignedToA);
+  });
+
+  it('Chromium killed under load (kill -9 of a processor\'s browser): it is replaced, nothing lost', async () => {
+    const people = visitors(24, 200);
+    const a = p.processor('p-a');
+    const replacedBefore = await a.metric('tagstream_executor_browsers_replaced_total');
+    const running = drive(people, { collector: p.collector, run: 'chromium', views: 4, parallel: 8, thinkMs: 200 });
+    await waitFor('a third of the page views delivered', () => p.inbox.delivered().filter((h) => h.url.includes('/chromium/')).length > 60, 120_000, 100);
+    const browsers = a.browserPids();
+    expect(browsers, 'the browser processes of p-a').to.not.be.empty;
+    for (const pid of browsers) process.kill(pid, 'SIGKILL');
+    const result = await running;
+    await allDelivered(p, result.accepted, 180_000);
+    await sleep(1500);
+    const f = figures(result.accepted, p.inbox.delivered());
+    const replaced = (await a.metric('tagstream_executor_browsers_replaced_total')) - replacedBefore;
+    const deadLetters = (await p.read(p.settings.topics.eventsDlq)).length;
+    print('Chromium kill -9', f, { 'browsers killed': browsers.length, 'browsers replaced': replaced, 'events dead-lettered': deadLetters });
+    expect(f).to.deep.include({ lost: 0, unconsented: 0, wrongContext: 0, unstableIds: 0 });
+    expect(replaced).to.be.at.least(1);
+    expect(f.duplicates).to.be.at.most(IN_FLIGHT_PER_INSTANCE * 3);
+    expect(deadLetters).to.equal(0);
+  });
+
+  it('a partner down for a while: its requests retry, then arrive; the others are unaffected; only permanent failures are dead-lettered', async () => {
+    const people = visitors(24, 300);
+    const refusedVisitor = '/outage/v300/'; // advertising consent (even index): pc refuses its hits for good
+    const outage = { from: 0, to: 0 };
+    p.inbox.answer = (hit) => {
+      if (hit.partner === 'pc' && hit.url.includes(refusedVisitor)) return 400;
+      if (hit.partner === 'pb' && outage.to === 0) return 503;
+      return 204;
+    };
+    outage.from = Date.now();
+    const running = drive(people, { collector: p.collector, run: 'outage', views: 4, parallel: 8, thinkMs: 200 });
+    await sleep(8_000);
+    outage.to = Date.now();
+    const result = await running;
+    const permanent = (view: PageView, partner: string): boolean => partner === 'pc' && view.url.includes(refusedVisitor);
+    await waitFor('deliveries after the outage', () => figures(result.accepted, p.inbox.delivered(), permanent).lost === 0, 180_000, 250);
+    await sleep(1500);
+    p.inbox.answer = () => 204;
+    const f = figures(result.accepted, p.inbox.delivered(), permanent);
+    const mine = p.inbox.hits.filter((h) => h.url.includes('/outage/'));
+    const failedB = mine.filter((h) => h.partner === 'pb' && h.status === 503).length;
+    const othersDuringOutage = mine.filter((h) => h.partner !== 'pb' && h.status === 204 && h.at < outage.to).length;
+    const dlq = (await p.read(p.settings.topics.requestsDlq)).filter((d) => decodeURIComponent(String((d.request as { url?: string } | null)?.url)).includes('/outage/'));
+    print('partner pb down 8 s', f, { 'pb 503 answers': failedB, 'pa+pc delivered during the outage': othersDuringOutage, 'requests dead-lettered': dlq.length });
+    expect(f).to.deep.include({ lost: 0, duplicates: 0, unconsented: 0, wrongContext: 0, unstableIds: 0 });
+    expect(failedB, 'pb requests refused during the outage').to.be.at.least(1);
+    expect(othersDuringOutage, 'pa and pc deliveries while pb was down').to.be.at.least(1);
+    expect(dlq.map((d) => [d.partner, d.reason])).to.deep.equal(Array.from({ length: 4 }, () => ['pc', 'permanent-failure']));
+  });
+
+  it('kill -9 of one processor for good: the other takes its partitions after the session timeout, restores their jars, nothing lost', async () => {
+    const people = visitors(24, 400);
+    const a = p.processor('p-a');
+    const b = p.processor('p-b');
+    const assignedToA = await a.metric('tagstream_runner_partitions_rebalanced_total', /kind="assigned"/);
+    const running = drive(people, { collector: p.collector, run: 'loss', views: 4, parallel: 8, thinkMs: 300 });
+    await waitFor('a third of the page views delivered', () => p.inbox.delivered().filter((h) => h.url.includes('/loss/')).length > 60, 120_000, 100);
+    const killedAt = Date.now();
+    await b.kill9();
+    const result = await running;
+    await allDelivered(p, result.accepted, 240_000);
+    await sleep(1500);
+    const f = figures(result.accepted, p.inbox.delivered());
+    const recovered = worstLatency(p, result.accepted.filter((v) => v.acceptedAt >= killedAt));
+    const taken = (await a.metric('tagstream_runner_partitions_rebalanced_total', /kind="assigned"/)) - assignedToA;
+    print('kill -9 for good (permanent loss)', f, { 'time to recover ms': recovered, 'session timeout ms': SESSION_TIMEOUT_MS, 'partitions taken over': taken });
+    expect(f).to.deep.include({ lost: 0, unconsented: 0, wrongContext: 0, unstableIds: 0 });
+    expect(f.duplicates).to.be.at.most(IN_FLIGHT_PER_INSTANCE * 3);
+    expect(taken, 'partitions p-a took from p-b').to.be.at.least(1);
+  });
+});
