@@ -25,7 +25,9 @@ export function topicSpecs(settings: Settings): TopicSpec[] {
   return [
     spec(settings.topics.events, settings.partitions),
     // The jar changelog: latest jar per user survives; a tombstone erases the user.
-    spec(settings.topics.cookies, settings.partitions, { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0' }),
+    // max.compaction.lag.ms: an erased visitor's earlier jar values must leave the log within a day,
+    // not whenever the active segment happens to roll (segment.ms defaults to 7 days).
+    spec(settings.topics.cookies, settings.partitions, { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0', 'max.compaction.lag.ms': String(24 * 3600 * 1000) }),
     spec(settings.topics.requests, settings.requestPartitions),
     spec(settings.topics.requestsDlq, settings.requestPartitions),
     // The dispatcher's delayed retries, and its idempotency changelog (delivered keys per visitor),

@@ -203,7 +203,11 @@ async function republish(options: ReplayOptions, admin: KafkaAdmin, marker: Repl
   } finally {
     await producer.close();
   }
-  if (options.wait === false || summary.events.replayed === 0) return;
+  if (options.wait === false) return;
+  if (summary.events.replayed === 0) {
+    summary.processed = true; // nothing to wait for
+    return;
+  }
   summary.processed = await waitForProcessor(options, admin, groups.processor, topics.events, published);
   await countOutputs(options, marker, requestsBefore, dlqBefore, replayed, summary);
 }

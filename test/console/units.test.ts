@@ -144,3 +144,12 @@ describe('demo: the inbox decodes what each partner receives', () => {
     expect(px[0]).to.include({ name: 'PageView', pageView: true, visitorId: 'px-1', page: 'http://s/' });
   });
 });
+
+describe('demo: examples/partners.demo.json', () => {
+  it('is what `run --demo` configures on the default ports (the file documents it; the demo makes it at start)', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { demoPartners } = await import('../../runtime/demo/partners.ts');
+    const file = JSON.parse(await readFile(new URL('../../examples/partners.demo.json', import.meta.url), 'utf8')) as unknown;
+    expect(file).to.deep.equal(demoPartners('http://127.0.0.1:8082'));
+  });
+});
