@@ -48,7 +48,9 @@ describe('Prometheus evaluates every dashboard panel and alert on the running pr
     this.timeout(180_000);
     const cdn = await fakeServer();
     const good = await fakeServer(() => ({ status: 204, headers: { 'set-cookie': 'pid=1; Domain=elsewhere.example; Path=/' } }));
-    const flaky = await fakeServer(() => ({ status: 503 }));
+    // Down for its first requests (retries, an open breaker), then back: every request ends delivered.
+    let flakyCalls = 0;
+    const flaky = await fakeServer(() => ({ status: (flakyCalls += 1) <= 8 ? 503 : 204 }));
     const rejects = await fakeServer(() => ({ status: 400 }));
     cdn.answer = (hit) => (hit.path === '/good.js' ? { status: 200, headers: { 'content-type': 'application/javascript' }, body: `new Image().src='http://${good.host}/px?p='+encodeURIComponent(location.pathname);` } : { status: 404 });
     servers = [cdn, good, flaky, rejects];
@@ -122,9 +124,11 @@ describe('Prometheus evaluates every dashboard panel and alert on the running pr
         flaky: flaky.hits.length,
         dispatcherDead: total(text, 'tagstream_dead_letters_total', { reason: 'permanent-failure' }),
         processorDead: total(text, 'tagstream_dead_letters_total', { group: s.settings.groups.processor }),
-        stray: total(text, 'tagstream_dispatcher_not_sent_total', { partner: 'stray' }),
+        // Its inline pixel is not attributed by initiator (DESIGN.md: it can miss), and no partner declares the host.
+        stray: total(text, 'tagstream_dispatcher_not_sent_total', { host: 'stray.invalid' }),
+        flakyAccepted: total(text, 'tagstream_pipeline_stage_total', { stage: 'accepted', partner: 'flaky' }),
       };
-      return progress.good! >= VIEWS && progress.rejects! >= VIEWS && progress.flaky! >= 2 && progress.dispatcherDead! >= VIEWS && progress.processorDead! >= 1 && progress.stray! >= VIEWS;
+      return progress.good! >= VIEWS && progress.rejects! >= VIEWS && progress.flaky! >= 8 && progress.flakyAccepted! >= VIEWS && progress.dispatcherDead! >= VIEWS && progress.processorDead! >= 1 && progress.stray! >= VIEWS;
     }, 120_000, 500).catch((error: unknown) => {
       throw new Error(`${String(error)}: ${JSON.stringify(progress)}; run stderr: ${s.stderr().slice(-3000)}`);
     });

@@ -191,12 +191,18 @@
     ]);
   }
 
+  /** A value shown whole when short, else its start with the rest one click away. @param {string} text */
+  function longText(text) {
+    if (text.length <= 120) return el('span', { class: 'mono' }, [text]);
+    return el('details', null, [el('summary', { class: 'mono' }, [text.slice(0, 120) + '…']), el('pre', null, [text])]);
+  }
+
   /** @param {Json} diff */
   function renderJar(diff) {
     var rows = diff.cookies.map(function (/** @type {Json} */ c) {
-      return [badge(c.change), 'cookie', el('span', { class: 'mono' }, [c.name]), c.domain + c.path, el('span', { class: 'mono' }, [c.before === undefined ? '' : c.before]), el('span', { class: 'mono' }, [(c.after === undefined ? '' : c.after) + (c.attributes ? ' (' + c.attributes.join(', ') + ')' : '')])];
+      return [badge(c.change), 'cookie', el('span', { class: 'mono' }, [c.name]), c.domain + c.path, longText(c.before === undefined ? '' : c.before), el('div', null, [longText(c.after === undefined ? '' : c.after), c.attributes ? el('span', { class: 'muted' }, [' (' + c.attributes.join(', ') + ' changed)']) : null])];
     }).concat(diff.localStorage.map(function (/** @type {Json} */ s) {
-      return [badge(s.change), 'localStorage', el('span', { class: 'mono' }, [s.key]), s.origin, el('span', { class: 'mono' }, [s.before === undefined ? '' : s.before]), el('span', { class: 'mono' }, [s.after === undefined ? '' : s.after])];
+      return [badge(s.change), 'localStorage', el('span', { class: 'mono' }, [s.key]), s.origin, longText(s.before === undefined ? '' : s.before), longText(s.after === undefined ? '' : s.after)];
     }));
     if (rows.length === 0) return el('p', { class: 'muted' }, ['The jar is empty before and after.']);
     return el('div', { id: 'jar-diff' }, [table(['change', 'kind', 'name', 'where', 'before', 'after'], rows)]);
