@@ -172,6 +172,7 @@ export const ENV_SETTINGS: Record<string, { path: string[]; parse: (v: string) =
   RUNNER_SHUTDOWN_TIMEOUT_MS: { path: ['runner', 'shutdownTimeoutMs'], parse: Number },
   RUNNER_AUTO_OFFSET_RESET: { path: ['runner', 'autoOffsetReset'], parse: (v) => v },
   RUNNER_REQUIRE_COMPACTED_CHANGELOG: { path: ['runner', 'requireCompactedChangelog'], parse: parseBool },
+  RUNNER_BROKER_RETRY_MS: { path: ['runner', 'brokerRetryMs'], parse: Number },
   KAFKA_SESSION_TIMEOUT_MS: { path: ['runner', 'sessionTimeoutMs'], parse: Number },
   KAFKA_HEARTBEAT_INTERVAL_MS: { path: ['runner', 'heartbeatIntervalMs'], parse: Number },
   KAFKA_REBALANCE_TIMEOUT_MS: { path: ['runner', 'rebalanceTimeoutMs'], parse: Number },

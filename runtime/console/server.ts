@@ -37,12 +37,14 @@ export interface ConsoleServerOptions {
 
 export type ConsoleServer = Listening;
 
+import { APP_CSS, INDEX_HTML } from './page/assets.ts';
+
 const asset = (name: string): Buffer => readFileSync(new URL(`./page/${name}`, import.meta.url));
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
 export async function startConsoleServer(options: ConsoleServerOptions): Promise<ConsoleServer> {
-  const assets = { html: asset('index.html'), js: asset('app.js'), css: asset('app.css') };
+  const assets = { html: Buffer.from(INDEX_HTML), js: asset('app.js'), css: Buffer.from(APP_CSS) };
   const { buffer } = options;
   let allowedHosts: Set<string> | undefined;
   const server = createServer((req, res) => {

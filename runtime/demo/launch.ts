@@ -10,7 +10,7 @@
  * After the roles started, `announce()` prints the URLs a newcomer opens.
  */
 import type { PartnerConfig } from '../../core/contracts/index.ts';
-import { InvalidInputError } from '../../core/errors.ts';
+import { hasCode, InvalidInputError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Settings } from '../config.ts';
 import { consoleEnabled, startConsole, type RunningConsole } from '../console/index.ts';
@@ -24,8 +24,11 @@ export interface RunExtras {
   readonly partners: readonly PartnerConfig[];
   readonly processor: { observer?: ExecutionObserver };
   readonly dispatcher: { observer?: DeliveryObserver };
-  /** Prints the URLs to open (stdout) and logs them. */
-  announce(endpoint: { host: string; port: number } | undefined): void;
+  /**
+   * Prints the URLs to open (stdout) and logs them, once the process is ready (bounded wait), so
+   * they are not buried under the start-up logs.
+   */
+  announce(endpoint: { host: string; port: number } | undefined, readiness?: () => { ready: boolean }): void;
   close(): Promise<void>;
 }
 
@@ -68,13 +71,17 @@ export async function startRunExtras(given: Settings, options: RunExtrasOptions)
         partners,
         executor: { allowPrivateNetwork: executor.allowPrivateNetwork, headless: executor.headless, trustedClose: executor.trustedClose, jarBudget: settings.limits.jar, ...(executor.sandbox === undefined ? {} : { sandbox: executor.sandbox }) },
       });
-      consoleRun = await startConsole({
-        settings: given.console,
-        partners,
-        replay: replayer.action,
-        logger: options.logger.child({ component: 'console' }),
-        links: demo === undefined ? [] : [{ label: 'demo shop', url: demo.shop.url }, { label: 'partner inbox', url: demo.inbox.url }],
-      });
+      const replay = replayer.action;
+      const links = demo === undefined ? [] : [{ label: 'demo shop', url: demo.shop.url }, { label: 'partner inbox', url: demo.inbox.url }];
+      const start = (port: number): Promise<RunningConsole> => startConsole({ settings: { ...given.console, port }, partners, replay, links, logger: options.logger.child({ component: 'console' }) });
+      try {
+        consoleRun = await start(given.console.port);
+      } catch (error) {
+        // On by default (not asked for): a taken port must not keep the product from starting; asked for, it is an error.
+        if (given.console.enabled !== undefined || !hasCode(error, 'ERR_LISTEN') || !String(error.message).includes('EADDRINUSE')) throw error;
+        consoleRun = await start(0);
+        log.warn({ port: given.console.port, url: consoleRun.url }, 'the console port is taken: the console listens on a free port instead (set CONSOLE_PORT to choose)');
+      }
       demoLinks?.push({ label: 'console', url: consoleRun.url });
     }
     const c = consoleRun;
@@ -83,7 +90,7 @@ export async function startRunExtras(given: Settings, options: RunExtrasOptions)
       partners,
       processor: c === undefined ? {} : { observer: c.observers.execution },
       dispatcher: c === undefined ? {} : { observer: c.observers.delivery },
-      announce(endpoint) {
+      announce(endpoint, readiness) {
         const lines = [
           `tagstream is running: ${embedded ? 'the embedded in-process broker' : `Kafka at ${given.brokers.join(',')}`}`,
           ...(demo === undefined ? [] : [`  demo shop      ${demo.shop.url}/`, `  partner inbox  ${demo.inbox.url}/`]),
@@ -92,8 +99,16 @@ export async function startRunExtras(given: Settings, options: RunExtrasOptions)
           ...(endpoint === undefined ? [] : [`  metrics        http://${loopbackName(endpoint.host)}:${endpoint.port}/metrics`]),
           'Stop with Ctrl-C.',
         ];
-        log.info({ shop: demo?.shop.url, inbox: demo?.inbox.url, console: c?.url }, 'ready');
-        (options.out ?? ((t: string) => process.stdout.write(t)))(`\n${lines.join('\n')}\n\n`);
+        const deadline = Date.now() + 60_000;
+        const print = (): void => {
+          if (readiness !== undefined && !readiness().ready && Date.now() < deadline) {
+            setTimeout(print, 200).unref();
+            return;
+          }
+          log.info({ shop: demo?.shop.url, inbox: demo?.inbox.url, console: c?.url }, 'ready');
+          (options.out ?? ((t: string) => process.stdout.write(t)))(`\n${lines.join('\n')}\n\n`);
+        };
+        print();
       },
       async close() {
         await Promise.allSettled([c?.close(), demo?.close(), replayer?.close()]);

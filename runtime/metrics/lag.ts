@@ -37,6 +37,12 @@ export interface LagMetricsOptions {
   targets: readonly LagTarget[];
   /** A scrape within this age of the last computation is served from the cache. Default 5 s. */
   maxAgeMs?: number;
+  /**
+   * Read the record at each lagging partition's committed offset for `kafka_consumergroup_lag_seconds`.
+   * Default true; `run` turns it off on the kafkajs client, whose partition reader joins a
+   * throwaway group per read (seconds per partition, on every scrape).
+   */
+  lagSeconds?: boolean;
   /** Budget of one computation; past it the scrape gets the previous values. Default 5 s. */
   timeoutMs?: number;
   now?: () => number;
@@ -66,16 +72,23 @@ export function startLagMetrics(options: LagMetricsOptions): LagMetrics {
   let closed = false;
   let lastWarn = 0;
 
-  const errors = new Counter({ name: 'tagstream_lag_errors_total', help: 'Lag computations that failed (the previous values were served)', registers: [registry] });
+  const errors: Counter = new Counter({
+    name: 'tagstream_lag_errors_total',
+    help: 'Lag computations that failed (the previous values were served)',
+    registers: [registry],
+    // Scraped with the gauges: it must wait for the computation they wait for.
+    async collect() {
+      await current();
+    },
+  });
 
   const compute = async (): Promise<void> => {
     admin ??= options.client.admin();
     const a = await admin;
-    reader ??= options.client.reader();
-    const r = reader;
+    if (options.lagSeconds !== false) reader ??= options.client.reader();
     const next: LagRow[] = [];
     for (const target of options.targets) {
-      next.push(...(await computeLag(a, target.group, target.topic, { reader: r, now })));
+      next.push(...(await computeLag(a, target.group, target.topic, reader === undefined ? { now } : { reader, now })));
     }
     rows = next;
     computedAt = now();
@@ -86,6 +99,10 @@ export function startLagMetrics(options: LagMetricsOptions): LagMetrics {
     running ??= withTimeout('consumer lag computation', timeoutMs, () => compute())
       .catch((error: unknown) => {
         errors.inc();
+        // A fresh admin connection next time: this one may be what failed (a broker gone away).
+        const failed = admin;
+        admin = undefined;
+        void failed?.then((x) => x.close()).catch(() => undefined);
         if (now() - lastWarn > 60_000) {
           lastWarn = now();
           options.logger?.warn({ err: error }, 'consumer lag could not be computed: serving the previous values (logged once a minute)');

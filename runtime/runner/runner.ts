@@ -26,7 +26,7 @@ import type {
 } from '../kafka/types.ts';
 import { settledWithin } from '../../core/async.ts';
 import { componentLogger, type Logger } from '../../core/log.ts';
-import { InvalidInputError, RecordFailedError, RestoreFailedError, RunnerStateError } from '../../core/errors.ts';
+import { BrokerUnreachableError, InvalidInputError, RecordFailedError, RestoreFailedError, RunnerStateError } from '../../core/errors.ts';
 import { verifyTopicRequirements, type TopicRequirements } from './checks.ts';
 import { KeyScheduler } from './key-scheduler.ts';
 import { PartitionTask, type RecordJob } from './partition-task.ts';
@@ -77,6 +77,8 @@ export class StreamRunner {
   /** Finished records not yet added to the processed counter (flushed with the flow update). */
   #unreported = { ok: 0, error: 0 };
   #stopping: Promise<void> | undefined;
+  /** A produce is being retried because no broker answered (logged once per outage). */
+  #brokerAway = false;
   #fatal: unknown;
   #resolveClosed: () => void = noop;
   #rejectClosed: (error: unknown) => void = noop;
@@ -490,7 +492,8 @@ export class StreamRunner {
         }
       };
       const send = (records: readonly ProduceRecord[]): Promise<RecordMetadata[]> => {
-        const sending$ = producer.send(records);
+        const first = producer.send(records);
+        const sending$ = this.settings.brokerRetryMs === 0 ? first : first.catch((error: unknown) => this.#produceAgain(records, signal, error));
         sending += 1;
         // Also marks the promise handled: a caller that drops it must not get an unhandled rejection.
         sending$.then(sent, notSent);
@@ -517,6 +520,37 @@ export class StreamRunner {
       if (isPromiseLike(result)) result.then(handled, fail);
       else handled(result);
     });
+  }
+
+  /**
+   * A produce that failed because no broker was reachable is tried again while the record is still
+   * this member's, up to `brokerRetryMs`: a broker restart must not stop the application (its key
+   * keeps its slot meanwhile, so the key's order holds; nothing is committed past it). Any other
+   * error, a revocation or the budget's end ends the retries with the last error.
+   */
+  async #produceAgain(records: readonly ProduceRecord[], signal: AbortSignal, error: unknown): Promise<RecordMetadata[]> {
+    const giveUpAt = Date.now() + this.settings.brokerRetryMs;
+    let delay = 250;
+    let last = error;
+    while (last instanceof BrokerUnreachableError && !signal.aborted && Date.now() + delay < giveUpAt) {
+      if (!this.#brokerAway) {
+        this.#brokerAway = true;
+        this.#log.warn({ groupId: this.groupId, err: last, retryForMs: this.settings.brokerRetryMs }, 'no broker reachable: producing again until it is back');
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 5_000);
+      try {
+        const metadata = await this.#producer!.send(records);
+        if (this.#brokerAway) {
+          this.#brokerAway = false;
+          this.#log.info({ groupId: this.groupId }, 'broker reachable again: produce resumed');
+        }
+        return metadata;
+      } catch (again) {
+        last = again;
+      }
+    }
+    throw last;
   }
 
   /** A finished record: counts toward the watermark; metrics are added up per microtask. */

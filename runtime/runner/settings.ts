@@ -39,6 +39,12 @@ export const RunnerSettingsSchema = z
      * Static group membership (KIP-345; platformatic client only): this member's stable name in the
      * group. Set from the top-level `instanceId` setting (INSTANCE_ID, --instance-id) when absent.
      */
+    /**
+     * How long the produce of a record's outputs keeps being retried (backoff up to 5 s) while no
+     * broker is reachable (a broker restart, a network cut), before the runner stops. The record is
+     * not committed meanwhile; 0 = stop at the first such failure.
+     */
+    brokerRetryMs: z.number().int().min(0).max(3_600_000).default(300_000),
     groupInstanceId: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'letters, digits, . _ - (at most 249)').optional(),
   })
   .strict()

@@ -5,6 +5,7 @@
  * membership) and its own state dir. Topic and group names are unique per pipeline: suites share
  * the broker.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ import { createTopics } from '../../runtime/topics.ts';
 import { uniqueTopic } from '../helpers/kafka.ts';
 import { readAll } from '../runner/helpers.ts';
 import { partnerConfigs, startInbox, type PartnerInbox } from './partners.ts';
-import { RoleProcess } from './processes.ts';
+import { RoleProcess, ROOT } from './processes.ts';
 
 export const PARTITIONS = 6;
 
@@ -114,6 +115,32 @@ export class Pipeline {
       throw error;
     }
     return pipeline;
+  }
+
+  /** One more processor instance in the group; `instanceId` undefined = a dynamic member. */
+  async addProcessor(name: string, instanceId: string | undefined): Promise<RoleProcess> {
+    const args = ['--allow-private-network', ...(instanceId === undefined ? [] : ['--instance-id', instanceId])];
+    const proc = await RoleProcess.create({ name: `processor ${name}`, roles: ['processor'], args, env: { ...this.env, STATE_DIR: join(this.#dir, `state-${name}`) } });
+    this.processors.set(name, proc);
+    proc.start();
+    await proc.ready();
+    return proc;
+  }
+
+  /** A `tagstream` command with this pipeline's settings (topics, groups, partners); bounded. */
+  cli(args: string[], timeoutMs = 180_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(join(ROOT, 'node_modules', '.bin', 'node'), ['--import', 'tsx', 'runtime/cli/main.ts', ...args], { cwd: ROOT, env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)));
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
+      });
+    });
   }
 
   get collector(): string {

@@ -120,11 +120,11 @@ export class RoleProcess {
   browserPids(): number[] {
     const pid = this.#child?.pid;
     if (pid === undefined) return [];
-    let out = '';
+    let out: string;
     try {
       out = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' });
     } catch {
-      return [];
+      return []; // no child at all
     }
     return out
       .split('\n')

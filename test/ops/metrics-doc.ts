@@ -34,12 +34,12 @@ function sampleText(r: QueryReport): string {
 }
 
 /** The metric families of a /metrics text: name, type, help, label names seen. */
-export function metricFamilies(text: string): Array<{ name: string; type: string; help: string; labels: string[] }> {
-  const families = new Map<string, { name: string; type: string; help: string; labels: Set<string> }>();
+export function metricFamilies(text: string): Array<{ name: string; type: string; help: string; labels: string[]; samples: number }> {
+  const families = new Map<string, { name: string; type: string; help: string; labels: Set<string>; samples: number }>();
   const family = (name: string) => {
     let f = families.get(name);
     if (f === undefined) {
-      f = { name, type: 'untyped', help: '', labels: new Set() };
+      f = { name, type: 'untyped', help: '', labels: new Set(), samples: 0 };
       families.set(name, f);
     }
     return f;
@@ -49,10 +49,11 @@ export function metricFamilies(text: string): Array<{ name: string; type: string
     if (help) family(help[1]!).help = help[2]!;
     const type = /^# TYPE (\S+) (\S+)$/.exec(line);
     if (type) family(type[1]!).type = type[2]!;
-    const s = /^([a-zA-Z_:][a-zA-Z0-9_:]*)\{(.*)\} /.exec(line);
+    const s = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? \S+$/.exec(line);
     if (s) {
       const base = families.has(s[1]!) ? s[1]! : s[1]!.replace(/_(bucket|sum|count)$/, '');
-      for (const m of s[2]!.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="/g)) if (m[1] !== 'le' && m[1] !== 'quantile') family(base).labels.add(m[1]!);
+      family(base).samples += 1;
+      for (const m of (s[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="/g)) if (m[1] !== 'le' && m[1] !== 'quantile') family(base).labels.add(m[1]!);
     }
   }
   return [...families.values()].map((f) => ({ ...f, labels: [...f.labels].sort() }));
@@ -76,7 +77,7 @@ export function writeGeneratedDoc(panels: readonly QueryReport[], alerts: readon
     '',
     '| metric | type | labels | meaning |',
     '|---|---|---|---|',
-    ...families.map((f) => `| ${code(f.name)} | ${f.type} | ${f.labels.map((l) => code(l)).join(', ') || '—'} | ${cell(f.help)} |`),
+    ...families.map((f) => `| ${code(f.name)} | ${f.type} | ${f.samples === 0 ? '(no sample in the run: see the meaning)' : f.labels.map((l) => code(l)).join(', ') || '—'} | ${cell(f.help)} |`),
     '',
     `Node.js and process defaults (prom-client's \`collectDefaultMetrics\`): ${defaults.map((f) => code(f.name)).join(', ')}.`,
   ].join('\n');

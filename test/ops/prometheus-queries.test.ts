@@ -30,6 +30,16 @@ interface Vector {
 
 const VIEWS = 12;
 
+/** The series with the largest finite value (the most telling sample for the docs). */
+function largest(result: NonNullable<Vector['data']>['result']): { metric: Record<string, string>; value: string } | undefined {
+  let best: (typeof result)[number] | undefined;
+  for (const r of result) {
+    const v = Number(r.value[1]);
+    if (best === undefined || (Number.isFinite(v) && !(Number(best.value[1]) >= v))) best = r;
+  }
+  return best === undefined ? undefined : { metric: best.metric, value: best.value[1] };
+}
+
 describe('Prometheus evaluates every dashboard panel and alert on the running product', function () {
   this.timeout(300_000);
   let servers: FakeServer[] = [];
@@ -154,7 +164,7 @@ describe('Prometheus evaluates every dashboard panel and alert on the running pr
       expect(answer.status, `${q.file} "${q.panel}" ${promql}: ${answer.error ?? ''}`).to.equal('success');
       const result = answer.data?.result ?? [];
       if (result.length === 0) empty.push(`${q.file} "${q.panel}" ${q.refId}: ${promql}`);
-      reports.push({ ...q, promql, series: result.length, sample: result[0] === undefined ? undefined : { metric: result[0].metric, value: result[0].value[1] } });
+      reports.push({ ...q, promql, series: result.length, sample: largest(result) });
     }
     expect(empty, `queries without series (prometheus log: ${promLog.slice(-500)})`).to.deep.equal([]);
     expect(reports.length).to.be.greaterThan(40);
@@ -165,9 +175,8 @@ describe('Prometheus evaluates every dashboard panel and alert on the running pr
       const promql = withoutThresholds(rule.expr);
       const series = await query(promql);
       expect(series.status, `${rule.alert} without threshold: ${series.error ?? ''}`).to.equal('success');
-      expect(series.data?.result ?? [], `${rule.alert}: ${promql} returns no series`).to.not.be.empty;
-      const first = series.data!.result[0]!;
-      alerts.push({ file: 'alerts.yml', dashboard: 'alerts', panel: rule.alert!, refId: '-', expr: rule.expr, promql, series: series.data!.result.length, sample: { metric: first.metric, value: first.value[1] }, firing: (asIs.data?.result ?? []).length });
+      expect((series.data?.result ?? []).length, `${rule.alert}: ${promql} returns no series`).to.be.greaterThan(0);
+      alerts.push({ file: 'alerts.yml', dashboard: 'alerts', panel: rule.alert!, refId: '-', expr: rule.expr, promql, series: series.data!.result.length, sample: largest(series.data!.result), firing: (asIs.data?.result ?? []).length });
     }
     if (process.env.TAGSTREAM_WRITE_METRICS_DOC === '1') writeGeneratedDoc(reports, alerts, await stack!.metrics());
   });

@@ -1,16 +1,19 @@
 /**
  * A real Prometheus server (Debian's package) scrapes the product's metrics endpoint on 127.0.0.1:
- * the format is what Prometheus accepts, not only what prom-client prints.
+ * the format is what Prometheus accepts, not only what prom-client prints, with the process
+ * registry `run` creates (Node defaults included). Every dashboard query and alert on a running
+ * product: test/ops/prometheus-queries.test.ts.
  */
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Counter, Registry } from 'prom-client';
+import { Counter } from 'prom-client';
 import { request } from 'undici';
 import { freePort } from '../../runtime/kafka-local/broker.ts';
 import { startHttpServer as startMetricsServer, type HttpServer as MetricsServer } from '../../runtime/http/server.ts';
+import { createProcessRegistry } from '../../runtime/metrics/registry.ts';
 
 interface QueryResult {
   status: string;
@@ -29,8 +32,8 @@ describe('Prometheus scrapes the metrics endpoint', function () {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('up == 1 and the product\'s series are stored', async () => {
-    const registry = new Registry();
+  it('up == 1 and the product\'s series are stored, the Node defaults with them', async () => {
+    const registry = createProcessRegistry();
     new Counter({ name: 'tagstream_scrape_probe_total', help: 'probe', labelNames: ['role'], registers: [registry] }).inc({ role: 'processor' }, 5);
     server = await startMetricsServer(registry, { host: '127.0.0.1', port: 0 });
     dir = mkdtempSync(join(tmpdir(), 'prometheus-'));
@@ -58,15 +61,18 @@ describe('Prometheus scrapes the metrics endpoint', function () {
     };
     let up: QueryResult | undefined;
     let probe: QueryResult | undefined;
+    let lag: QueryResult | undefined;
     const deadline = Date.now() + 40_000;
     while (Date.now() < deadline) {
       up = await query('up{job="tagstream"}');
       probe = await query('tagstream_scrape_probe_total');
-      if (up?.data.result[0]?.value[1] === '1' && probe?.data.result.length) break;
+      lag = await query('nodejs_eventloop_lag_p99_seconds');
+      if (up?.data.result[0]?.value[1] === '1' && probe?.data.result.length && lag?.data.result.length) break;
       await new Promise((r) => setTimeout(r, 500));
     }
     expect(up?.data.result[0]?.value[1], `prometheus log: ${log}`).to.equal('1');
     expect(probe?.data.result[0]?.metric.role).to.equal('processor');
     expect(probe?.data.result[0]?.value[1]).to.equal('5');
+    expect(Number(lag?.data.result[0]?.value[1])).to.be.at.least(0);
   });
 });

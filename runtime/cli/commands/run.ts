@@ -109,7 +109,7 @@ async function runCommand(roles: string[], flags: RunFlags): Promise<void> {
       return createProcessorRole({ settings, client, partners, registry, logger: root, ...extras.processor });
     });
     // Consumer lag of the groups this process runs, computed on scrape (runtime/metrics/lag.ts).
-    lag = startLagMetrics({ registry, client, targets: lagTargets(settings, wanted), logger: root.child({ component: 'lag' }) });
+    lag = startLagMetrics({ registry, client, targets: lagTargets(settings, wanted), lagSeconds: client.kind !== 'kafkajs', logger: root.child({ component: 'lag' }) });
     const running = await startRoles(started, {
       metrics: settings.metrics,
       registry,
@@ -117,7 +117,7 @@ async function runCommand(roles: string[], flags: RunFlags): Promise<void> {
       logger: log,
     });
     composed.running = running;
-    extras.announce(running.address);
+    extras.announce(running.address, () => running.readiness());
     // Resolves after SIGTERM/SIGINT stopped everything; rejects (exit 1) when a role failed.
     await running.closed;
   } finally {

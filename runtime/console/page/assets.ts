@@ -1,4 +1,48 @@
-:root { --bg: #f6f7f9; --panel: #fff; --line: #e3e6ea; --ink: #1d2733; --muted: #6b7785; --ok: #137a3a; --warn: #a15c00; --bad: #b3261e; --info: #2456b3; }
+/**
+ * The console page's HTML and stylesheet, as modules so that the compiled build (dist/) carries
+ * them; app.js, a real .js file, is emitted by tsc next to this one.
+ */
+export const INDEX_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>tagstream console</title>
+<link rel="stylesheet" href="/app.css">
+<script defer src="/app.js"></script>
+</head>
+<body>
+<header>
+  <h1>tagstream <span>console</span></h1>
+  <nav id="links"></nav>
+  <span id="status" class="muted">connecting…</span>
+</header>
+<main>
+  <section id="overview">
+    <div class="panel">
+      <h2>Partners <span id="counter-window" class="muted"></span></h2>
+      <table id="counters"></table>
+    </div>
+    <div class="panel">
+      <h2>Undeclared hosts <span class="muted">captured requests no partner declares in captureHosts: not sent</span></h2>
+      <table id="hosts"></table>
+    </div>
+  </section>
+  <section id="work">
+    <div class="panel" id="events-panel">
+      <h2>Recent events</h2>
+      <ol id="events"></ol>
+    </div>
+    <div class="panel" id="trace-panel">
+      <div id="trace"><p class="muted">Select an event to see its trace.</p></div>
+    </div>
+  </section>
+</main>
+</body>
+</html>
+`;
+
+export const APP_CSS = `:root { --bg: #f6f7f9; --panel: #fff; --line: #e3e6ea; --ink: #1d2733; --muted: #6b7785; --ok: #137a3a; --warn: #a15c00; --bad: #b3261e; --info: #2456b3; }
 * { box-sizing: border-box; }
 body { margin: 0; font: 13px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink); background: var(--bg); }
 header { display: flex; align-items: baseline; gap: 24px; padding: 10px 18px; background: #18222e; color: #fff; }
@@ -45,3 +89,4 @@ button:disabled { cursor: not-allowed; opacity: .55; }
 .badge { white-space: nowrap; }
 #jar-diff td:nth-child(-n+4) { white-space: nowrap; }
 #jar-diff td:nth-child(n+5) { width: 40%; }
+`;
