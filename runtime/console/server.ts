@@ -67,7 +67,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
       if (m === null) return void json(res, 404, { error: { code: 'ERR_NOT_FOUND', reason: 'no such action' } });
       if (req.headers['x-tagstream-console'] !== '1') return void json(res, 403, { error: { code: 'ERR_FORBIDDEN', reason: 'the replay action needs the x-tagstream-console header (sent by the console page)' } });
       if (options.replay === undefined) return void json(res, 501, { error: { code: 'ERR_NOT_AVAILABLE', reason: 'replay (dry-run) is not available in this build' } });
-      const id = decodeURIComponent(m[1] as string);
+      const id = safeDecode(m[1] as string);
       if (buffer.event(id) === undefined) return void json(res, 404, { error: { code: 'ERR_NOT_FOUND', reason: 'event not in the console buffer (older than its size, or never seen here)' } });
       try {
         json(res, 200, { eventId: id, dryRun: await options.replay(id) });
@@ -100,7 +100,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
         return void json(res, 200, { hosts: buffer.undeclaredHosts() });
       default: {
         const m = /^\/api\/events\/([^/]+)$/.exec(path);
-        const trace = m === null ? undefined : buffer.trace(decodeURIComponent(m[1] as string));
+        const trace = m === null ? undefined : buffer.trace(safeDecode(m[1] as string));
         if (trace !== undefined) return void json(res, 200, trace);
         json(res, 404, { error: { code: 'ERR_NOT_FOUND', reason: m === null ? 'not found' : 'event not in the console buffer' } });
       }
@@ -122,4 +122,13 @@ function send(res: ServerResponse, type: string, body: Buffer): void {
 
 function json(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' }).end(JSON.stringify(body));
+}
+
+/** A malformed escape in a path is an unknown id, not a server error. */
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }

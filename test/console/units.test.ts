@@ -153,3 +153,38 @@ describe('demo: examples/partners.demo.json', () => {
     expect(file).to.deep.equal(demoPartners('http://127.0.0.1:8082'));
   });
 });
+
+describe('console: its HTTP surface', () => {
+  it('serves the page under a strict CSP, refuses foreign Host headers, guards the replay action', async () => {
+    const { startConsoleServer } = await import('../../runtime/console/server.ts');
+    const { request } = await import('undici');
+    const buffer = new ConsoleBuffer({ size: 5, partners });
+    buffer.recordExecution({ event: event('e1'), jarBefore: null, startedAt: 0, durationMs: 1, result: result([]) });
+    const server = await startConsoleServer({ buffer, host: '127.0.0.1', port: 0 });
+    try {
+      const page = await request(`${server.url}/`);
+      expect(page.statusCode).to.equal(200);
+      expect(String(page.headers['content-security-policy'])).to.contain("script-src 'self'").and.not.contain('unsafe-inline');
+      expect(await page.body.text()).to.contain('<script defer src="/app.js"></script>');
+      const js = await request(`${server.url}/app.js`);
+      expect(js.statusCode).to.equal(200);
+      expect(await js.body.text()).to.contain('textContent');
+      const trace = await request(`${server.url}/api/events/e1`);
+      expect(((await trace.body.json()) as { eventId: string }).eventId).to.equal('e1');
+      const missing = await request(`${server.url}/api/events/%E0%A4%A`);
+      await missing.body.dump();
+      expect(missing.statusCode).to.equal(404);
+      const rebound = await request(`${server.url}/api/events`, { headers: { host: `attacker.example:${server.address.port}` } });
+      await rebound.body.dump();
+      expect(rebound.statusCode).to.equal(421);
+      const noHeader = await request(`${server.url}/api/events/e1/replay`, { method: 'POST' });
+      await noHeader.body.dump();
+      expect(noHeader.statusCode).to.equal(403);
+      const unavailable = await request(`${server.url}/api/events/e1/replay`, { method: 'POST', headers: { 'x-tagstream-console': '1' } });
+      expect(unavailable.statusCode).to.equal(501);
+      expect(((await unavailable.body.json()) as { error: { reason: string } }).error.reason).to.contain('not available');
+    } finally {
+      await server.close();
+    }
+  });
+});
