@@ -44,7 +44,13 @@ export const RunnerSettingsSchema = z
      * broker is reachable (a broker restart, a network cut), before the runner stops. The record is
      * not committed meanwhile; 0 = stop at the first such failure.
      */
-    brokerRetryMs: z.number().int().min(0).max(3_600_000).default(300_000),
+    brokerRetryMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(3_600_000)
+      .default(300_000)
+      .describe('how long a record\'s produce is retried while no broker is reachable (a broker restart) before the runner stops; the record stays uncommitted; 0 = stop at once'),
     groupInstanceId: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'letters, digits, . _ - (at most 249)').optional(),
   })
   .strict()

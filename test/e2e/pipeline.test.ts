@@ -92,20 +92,9 @@ describe('end to end on the real broker: collector → 2 processors → dispatch
   });
 
   it('kill -9 of one processor and an immediate restart with the same instance id: its partitions resume at once, nothing lost', async () => {
-    const people = visitors(24, 100);
     const a = p.processor('p-a');
-    const b = p.processor('p-b');
     const assignedToA = await a.metric('tagstream_runner_partitions_rebalanced_total', /kind="assigned"/);
-    const running = drive(people, { collector: p.collector, run: 'restart', views: 4, parallel: 8, thinkMs: 300 });
-    await waitFor('a third of the page views delivered', () => p.inbox.delivered().filter((h) => h.url.includes('/restart/')).length > 60, 120_000, 100);
-    const killedAt = Date.now();
-    await b.kill9();
-    b.start();
-    await b.ready();
-    const readyAt = Date.now();
-    const result: DriveResult = await running;
-    await allDelivered(p, result.accepted, 180_000);
-    await sleep(1500);
+    const { result, killedAt, readyAt } = await killDuring(p, p.processor('p-b'), 'restart', 100, true);
     const f = figures(result.accepted, p.inbox.delivered());
     const recovered = worstLatency(p, result.accepted.filter((v) => v.acceptedAt >= killedAt));
     print('kill -9 + restart (same instance id)', f, { 'restart to ready ms': readyAt - killedAt, 'time to recover ms': recovered, 'median latency ms': medianLatency(p, result.accepted), 'session timeout ms': SESSION_TIMEOUT_MS });
@@ -167,6 +156,27 @@ describe('end to end on the real broker: collector → 2 processors → dispatch
     expect(dlq.map((d) => [d.partner, d.reason])).to.deep.equal(Array.from({ length: 4 }, () => ['pc', 'permanent-failure']));
   });
 
+  it('graceful stop (SIGTERM) of a static member: it leaves the group, its partitions move at once, nothing lost', async () => {
+    const a = p.processor('p-a');
+    const b = p.processor('p-b');
+    const assignedToA = await a.metric('tagstream_runner_partitions_rebalanced_total', /kind="assigned"/);
+    const running = drive(visitors(24, 800), { collector: p.collector, run: 'sigterm', views: 4, parallel: 8, thinkMs: 300 });
+    await waitFor('a third of the page views delivered', () => p.inbox.delivered().filter((h) => h.url.includes('/sigterm/')).length > 60, 120_000, 100);
+    const stoppedAt = Date.now();
+    expect(await b.stop(), 'exit code of p-b after SIGTERM').to.equal(0);
+    const drainedIn = Date.now() - stoppedAt;
+    const result = await running;
+    await allDelivered(p, result.accepted, 180_000);
+    await sleep(1500);
+    const f = figures(result.accepted, p.inbox.delivered());
+    const taken = (await a.metric('tagstream_runner_partitions_rebalanced_total', /kind="assigned"/)) - assignedToA;
+    print('SIGTERM of a static member', f, { 'drain and exit ms': drainedIn, 'time to recover ms': worstLatency(p, result.accepted.filter((v) => v.acceptedAt >= stoppedAt)), 'session timeout ms': SESSION_TIMEOUT_MS, 'partitions taken over': taken });
+    expect(f).to.deep.include({ lost: 0, duplicates: 0, unconsented: 0, wrongContext: 0, unstableIds: 0 });
+    expect(taken, 'partitions p-a took from p-b').to.be.at.least(1);
+    b.start();
+    await b.ready();
+  });
+
   it('replay of an outage range (pb refused everything: dead-lettered) delivers what is missing, once', async () => {
     const people = visitors(16, 700);
     p.inbox.answer = (hit) => (hit.partner === 'pb' ? 400 : 204);
@@ -190,21 +200,14 @@ describe('end to end on the real broker: collector → 2 processors → dispatch
   });
 
   it('kill -9 of one processor for good: the other takes its partitions after the session timeout, restores their jars, nothing lost', async () => {
-    const people = visitors(24, 400);
     const a = p.processor('p-a');
-    const b = p.processor('p-b');
     const assignedToA = await a.metric('tagstream_runner_partitions_rebalanced_total', /kind="assigned"/);
-    const running = drive(people, { collector: p.collector, run: 'loss', views: 4, parallel: 8, thinkMs: 300 });
-    await waitFor('a third of the page views delivered', () => p.inbox.delivered().filter((h) => h.url.includes('/loss/')).length > 60, 120_000, 100);
-    const killedAt = Date.now();
-    await b.kill9();
-    const result = await running;
-    await allDelivered(p, result.accepted, 240_000);
-    await sleep(1500);
+    const { result, killedAt } = await killDuring(p, p.processor('p-b'), 'loss', 400, false);
     const f = figures(result.accepted, p.inbox.delivered());
     const recovered = worstLatency(p, result.accepted.filter((v) => v.acceptedAt >= killedAt));
     const taken = (await a.metric('tagstream_runner_partitions_rebalanced_total', /kind="assigned"/)) - assignedToA;
     print('kill -9 for good (permanent loss)', f, { 'time to recover ms': recovered, 'session timeout ms': SESSION_TIMEOUT_MS, 'partitions taken over': taken });
+    // ids stable across the takeover: p-a restored the jars of p-b's partitions from the changelog.
     expect(f).to.deep.include({ lost: 0, unconsented: 0, wrongContext: 0, unstableIds: 0 });
     expect(f.duplicates).to.be.at.most(IN_FLIGHT_PER_INSTANCE * 3);
     expect(taken, 'partitions p-a took from p-b').to.be.at.least(1);

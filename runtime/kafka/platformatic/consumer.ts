@@ -102,18 +102,54 @@ export class PlatformaticConsumer implements KafkaConsumer {
       await this.#consumer.close(true).catch(() => undefined);
       throw this.#mapError(error, 'consumer start', topics);
     }
-    const stream = this.#stream;
+    this.#attach(this.#stream);
+    void this.#run();
+    await this.#chain;
+  }
+
+  #attach(stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>): void {
     // A permanent 'readable' listener keeps the stream out of flowing mode (we pull with read())
     // while keeping the library's fetch loop running: it stops fetching when nobody listens.
     stream.on('readable', () => this.#notify());
     stream.on('close', () => this.#notify());
     stream.on('error', (error) => {
-      this.#log.error({ err: error, groupId: this.groupId }, 'consumer stream failed');
+      this.#log.warn({ err: error, groupId: this.groupId }, 'consumer stream failed; it will be opened again');
       this.#notify();
     });
     if (this.#pausedAll || this.#pausedPartitions.size > 0) stream.pause();
-    void this.#run();
-    await this.#chain;
+  }
+
+  /**
+   * The library destroys its stream on any fetch error other than an offset out of range: after a
+   * broker restart, FENCED_LEADER_EPOCH or FETCH_SESSION_ID_NOT_FOUND end it for good while the
+   * member stays in the group. A new stream (it rejoins, then reads from the committed offsets)
+   * keeps the member consuming; records it delivers again below what was already delivered are the
+   * runner's to skip (it tracks offsets per partition). Tried until it works or close() is called.
+   */
+  async #reopen(): Promise<void> {
+    let delay = 500;
+    while (!this.#closing) {
+      try {
+        const stream = await this.#consumer.consume({
+          topics: [...this.#groupOptions.topics],
+          autocommit: false,
+          mode: 'committed',
+          fallbackMode: this.#groupOptions.autoOffsetReset ?? 'earliest',
+        });
+        if (this.#closing) {
+          await stream.close().catch(() => undefined);
+          return;
+        }
+        this.#stream = stream;
+        this.#attach(stream);
+        this.#log.warn({ groupId: this.groupId }, 'consumer stream opened again');
+        return;
+      } catch (error) {
+        this.#log.warn({ err: error, groupId: this.groupId, retryInMs: delay }, 'opening the consumer stream again failed');
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(delay * 2, 5_000);
+      }
+    }
   }
 
   pause(partitions?: readonly TopicPartition[]): void {
@@ -216,8 +252,8 @@ export class PlatformaticConsumer implements KafkaConsumer {
 
   /** Pulls records from the library's stream and hands them over in batches, one batch at a time. */
   async #run(): Promise<void> {
-    const stream = this.#stream!;
     while (!this.#closing) {
+      const stream = this.#stream!;
       await this.#chain;
       if (this.#closing) break;
       if (this.#isPaused()) {
@@ -231,7 +267,11 @@ export class PlatformaticConsumer implements KafkaConsumer {
         batch.push(message);
       }
       if (batch.length === 0) {
-        if (stream.destroyed || stream.readableEnded) break;
+        if (stream.destroyed || stream.readableEnded) {
+          if (this.#closing) break;
+          await this.#reopen();
+          continue;
+        }
         await this.#waitForEvent();
         continue;
       }
