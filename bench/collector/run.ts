@@ -20,7 +20,7 @@
  */
 import autocannon, { type Result } from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { createInterface } from 'node:readline';
 import { createKafkaClient } from '../../runtime/kafka/index.ts';
@@ -62,6 +62,19 @@ interface Run {
   halfP99: number;
   non2xx: number;
   errors: number;
+  /** CPU µs per request of the server's process over the max-rate run (from /proc; 10 ms ticks). */
+  cpuUs: number;
+}
+
+/** utime + stime of a process in µs (Linux /proc; 0 elsewhere). */
+function processCpuUs(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return 0;
+  }
 }
 
 async function startServer(mode: string, env: Record<string, string>): Promise<{ port: number; child: ChildProcess }> {
@@ -101,8 +114,10 @@ async function load(port: number, overallRate?: number, seconds = duration): Pro
   });
 }
 
-async function measure(mode: string, port: number): Promise<Run> {
+async function measure(mode: string, port: number, pid: number | undefined): Promise<Run> {
+  const cpu0 = processCpuUs(pid);
   const max = await load(port);
+  const cpuUs = Math.round((processCpuUs(pid) - cpu0) / Math.max(1, max.requests.total));
   const halfRate = Math.max(1, Math.round(max.requests.average / 2));
   const half = await load(port, halfRate);
   return {
@@ -115,6 +130,7 @@ async function measure(mode: string, port: number): Promise<Run> {
     halfP99: half.latency.p99,
     non2xx: max.non2xx + half.non2xx,
     errors: max.errors + half.errors + max.timeouts + half.timeouts,
+    cpuUs,
   };
 }
 
@@ -125,7 +141,7 @@ function median(values: number[]): number {
 
 function medianRun(mode: string, all: Run[]): Run {
   const of = (k: keyof Omit<Run, 'mode'>): number => median(all.map((r) => r[k]));
-  return { mode, rps: of('rps'), p50: of('p50'), p99: of('p99'), halfRate: of('halfRate'), halfP50: of('halfP50'), halfP99: of('halfP99'), non2xx: of('non2xx'), errors: of('errors') };
+  return { mode, rps: of('rps'), p50: of('p50'), p99: of('p99'), halfRate: of('halfRate'), halfP50: of('halfP50'), halfP99: of('halfP99'), non2xx: of('non2xx'), errors: of('errors'), cpuUs: of('cpuUs') };
 }
 
 async function bench(env: Record<string, string>): Promise<{ medians: Run[]; all: Run[] }> {
@@ -135,7 +151,7 @@ async function bench(env: Record<string, string>): Promise<{ medians: Run[]; all
     const all: Run[] = [];
     for (const { port } of servers.values()) await load(port, undefined, 1).catch(() => undefined); // warm-up (JIT, connections, producer)
     for (let round = 0; round < rounds; round++) {
-      for (const mode of modes) all.push(await measure(mode, servers.get(mode)!.port));
+      for (const mode of modes) all.push(await measure(mode, servers.get(mode)!.port, servers.get(mode)!.child.pid));
     }
     return { medians: modes.map((m) => medianRun(m, all.filter((r) => r.mode === m))), all };
   } finally {
@@ -178,6 +194,17 @@ function report(runs: Run[], all: Run[]): void {
   const collector = runs.find((r) => r.mode === 'collector');
   const validate = runs.find((r) => r.mode === 'validate');
   out.push(`per round req/s: ${modes.map((m) => `${m} ${all.filter((r) => r.mode === m).map((r) => r.rps).join('/')}`).join(', ')}`);
+  out.push(`server CPU µs per request (median): ${runs.map((r) => `${r.mode} ${r.cpuUs}`).join(', ')}`);
+  // Paired per round (the modes of one round ran back to back): less exposed to a neighbour's load
+  // that changes between rounds than the ratio of the medians.
+  const paired = (a: string, b: string): string => {
+    const xs = all.filter((r) => r.mode === a);
+    const ys = all.filter((r) => r.mode === b);
+    const r = xs.map((x, i) => x.rps / Math.max(1, ys[i]?.rps ?? 0)).sort((p, q) => p - q);
+    return r.length === 0 ? '-' : `${median(r).toFixed(2)} [${r[0]!.toFixed(2)}–${r.at(-1)!.toFixed(2)}]`;
+  };
+  if (modes.includes('bare') && modes.includes('collector')) out.push(`collector/bare per round: median ${paired('collector', 'bare')}`);
+  if (modes.includes('validate') && modes.includes('collector')) out.push(`collector/validate per round: median ${paired('collector', 'validate')}`);
   if (validate && collector) out.push(`collector/validate throughput ${(collector.rps / validate.rps).toFixed(2)} (the same server answering 204 without producing)`);
   if (bare && collector) {
     const ratio = collector.rps / bare.rps;

@@ -10,12 +10,13 @@
  *   as the broker probe does with its admin (a client whose connection broke is not trusted to
  *   recover by itself). Opening is shared by concurrent requests and bounded by the same wait.
  */
-import { withTimeout } from '../../../core/async.ts';
 import type { Logger } from '../../../core/log.ts';
 import type { KafkaClient, KafkaProducer } from '../../kafka/types.ts';
 import { BatchingProducer } from '../../streams/batching-producer.ts';
 
 export type ProduceOutcome = { ok: true } | { ok: false; reason: 'overloaded' | 'timeout' | 'failed' | 'closed' };
+
+const OK: ProduceOutcome = Object.freeze({ ok: true });
 
 export interface EventProducerOptions {
   client: KafkaClient;
@@ -72,14 +73,25 @@ export class EventProducer {
       this.#inFlight -= 1;
       this.#unsettled.delete(settled);
     });
-    try {
-      await withTimeout('collector produce', this.#options.produceTimeoutMs, () => sent);
-      return { ok: true };
-    } catch (error) {
-      const timedOut = error instanceof Error && (error as { code?: string }).code === 'ERR_TIMEOUT';
-      if (timedOut) this.#healthy = false;
-      return { ok: false, reason: timedOut ? 'timeout' : 'failed' };
-    }
+    // One timer and one promise per request: this is the hot path of every accepted event, and
+    // nothing here can be aborted (the record stays with the producer and counts in inFlight).
+    const verdict = await new Promise<ProduceOutcome>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#healthy = false;
+        resolve({ ok: false, reason: 'timeout' });
+      }, this.#options.produceTimeoutMs);
+      sent.then(
+        () => {
+          clearTimeout(timer);
+          resolve(OK);
+        },
+        () => {
+          clearTimeout(timer);
+          resolve({ ok: false, reason: 'failed' });
+        },
+      );
+    });
+    return verdict;
   }
 
   /** Waits (up to `timeoutMs`) for the records in flight to settle, then closes the producer. */

@@ -161,6 +161,8 @@ function withHeaderDefaults(value: unknown, userAgent: string | undefined, accep
   const body = value as { device?: unknown };
   const device = typeof body.device === 'object' && body.device !== null && !Array.isArray(body.device) ? (body.device as Record<string, unknown>) : body.device === undefined ? {} : undefined;
   if (device === undefined) return value; // not an object: the schema names the field
+  // The tag always sends both: no copy of the body then (this runs on every request).
+  if (body.device !== undefined && device.userAgent !== undefined && device.language !== undefined) return value;
   const language = acceptLanguage?.split(',')[0]?.split(';')[0]?.trim();
   const filled = {
     ...device,
