@@ -7,8 +7,9 @@
  *   (b) executor — processors/executor at its best settings (headless shell, warm pool, fake
  *                 timers: the 2 s wait costs no wall time), every feature on.
  * Workloads: `small` (three small tags: a cookie id pixel, a localStorage id fetch, an inline tag
- * that sends after setTimeout 2000) and `sdk` (posthog-js 1.449.2 array.js, 380 KB, with
- * PostHog's own snippet). Scripts come from a local server on 127.0.0.1 (allowPrivateNetwork);
+ * that sends after setTimeout 2000), `sdk` (posthog-js 1.449.2 array.js, 380 KB, with
+ * PostHog's own snippet) and `three` (three real SDKs from npm on one page: Snowplow's
+ * browser-tracker UMD bundle, posthog-js array.js, Plausible's ES module, as the demo partners). Scripts come from a local server on 127.0.0.1 (allowPrivateNetwork);
  * nothing else is reached: tag sends are captured.
  *
  * Prints per run: page views/s, CPU-seconds per page view (whole process tree: this node process,
@@ -23,14 +24,16 @@
  *   node --import tsx bench/executor/run.ts --modes=executor --browsers=2 --pages=2
  *
  * Options (flag `--name=value` or env `BENCH_NAME`):
- *   variants      small,sdk             modes           naive,executor
+ *   variants      small,sdk,three       modes           naive,executor
  *   naive-n       20 (views per naive variant)          naive-conc    4
  *   exec-n        600 (small; sdk runs half)            exec-conc     browsers × pages
  *   browsers      1                     pages           4 (tabs per browser; best measured: 1 x 4)
  *   headless      shell|new (shell)     lat-n           400 (views in the half-rate run; 0 = skip)
  *   soak          (flag) soak-n 10000, soak-every 500: executor only, small workload
- *   extra         extra Chromium flags for the executor, space-separated (a --disable-features
- *                 given here replaces the executor's own list: repeat it in full)
+ *   extra         extra Chromium flags for the executor, space-separated ('|'-separated when a
+ *                 value has spaces); a --disable-features or --js-flags given here replaces the
+ *                 executor's own: repeat it in full
+ *   trusted-close (flag) the executor ends each visit as a closed tab (ExecutorOptions.trustedClose)
  *   json          path: also write the results as JSON
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -38,6 +41,8 @@ import puppeteer, { type HTTPRequest } from 'puppeteer-core';
 import { createExecutor, type ExecutorOptions, type PartnerConfigInput } from '../../processors/executor/index.ts';
 import { CHROME_UA, makeEvent, startFixtureServer, tagPartner, type FixtureServer } from '../../test/executor/helpers.ts';
 import { posthogSnippet } from '../../test/executor/posthog-snippet.ts';
+import { demoPartners } from '../../runtime/demo/partners.ts';
+import { loadSdks } from '../../runtime/demo/sdks.ts';
 import { createRootLogger } from '../../core/log.ts';
 import { cpuDelta, cpuSnapshot, pssSampler, treePssMb } from './proc.ts';
 
@@ -51,7 +56,7 @@ function opt(name: string, def: string): string {
 const num = (name: string, def: number) => Number(opt(name, String(def)));
 
 const soak = opt('soak', '') === 'true' || opt('soak', '') === '1';
-const variants = opt('variants', soak ? 'small' : 'small,sdk').split(',').filter(Boolean) as Variant[];
+const variants = opt('variants', soak ? 'small' : 'small,sdk,three').split(',').filter(Boolean) as Variant[];
 const modes = opt('modes', soak ? 'executor' : 'naive,executor').split(',').filter(Boolean);
 const naiveN = num('naive-n', 20);
 const naiveConc = num('naive-conc', 4);
@@ -64,7 +69,10 @@ const latN = num('lat-n', soak ? 0 : 400);
 const soakN = num('soak-n', 10_000);
 const soakEvery = num('soak-every', 500);
 const jsonOut = opt('json', '');
-const extraArgs = opt('extra', '').split(' ').filter(Boolean);
+const trustedClose = opt('trusted-close', '') === 'true' || opt('trusted-close', '') === '1';
+// Space-separated; '|'-separated instead when a flag's value has spaces (--js-flags=--a --b).
+const extraRaw = opt('extra', '');
+const extraArgs = extraRaw.split(extraRaw.includes('|') ? '|' : ' ').filter(Boolean);
 
 const CHROMIUM = '/usr/bin/chromium';
 const REQUIRED_ARGS = [
@@ -76,14 +84,29 @@ const REQUIRED_ARGS = [
   '--disable-quic',
 ];
 
-type Variant = 'small' | 'sdk';
+type Variant = 'small' | 'sdk' | 'three';
 
 // ---------------------------------------------------------------- workload
 const srv: FixtureServer = await startFixtureServer();
 const SDK = readFileSync(new URL('../../test/executor/fixtures/vendor/posthog-array.js', import.meta.url));
 const SMALL_WAIT_TAG = "<script>setTimeout(function(){ new Image().src='https://collect.t.example/wait2s' }, 2000)</script>";
 
-const workloads: Record<Variant, { partners: PartnerConfigInput[]; html: string; expected: number; naiveExpected: number }> = {
+// The three real SDKs of the demo (npm devDependencies: @snowplow/browser-tracker's UMD bundle,
+// posthog-js array.js, @plausible-analytics/tracker's ES module), each as a site owner pastes it,
+// loaded from this server as allowHosts; their sends go to /c/<partner>/ (captureHosts).
+const SDKS = loadSdks();
+const THREE = demoPartners(srv.origin).filter((p) => p.id !== 'pixel');
+
+interface Workload {
+  partners: PartnerConfigInput[];
+  html: string;
+  expected: number;
+  naiveExpected: number;
+  /** Captured requests each partner must have sent for a view to count as right. */
+  perPartner?: Record<string, number>;
+}
+
+const workloads: Record<Variant, Workload> = {
   small: {
     partners: [
       tagPartner(srv, 'a', 'cookie-id'),
@@ -103,6 +126,15 @@ const workloads: Record<Variant, { partners: PartnerConfigInput[]; html: string;
     expected: 4,
     naiveExpected: 3,
   },
+  three: {
+    partners: THREE,
+    html: THREE.map((p) => p.html).join('\n'),
+    // snowplow: the page view POST; posthog: its config script and config, flags, $pageview batch
+    // (+ the $pageleave beacon of pagehide); plausible: pageview (+ engagement on pagehide)
+    expected: 7,
+    naiveExpected: 5,
+    perPartner: { snowplow: 1, posthog: 4, plausible: 1 },
+  },
 };
 
 srv.routes.push((req, res) => {
@@ -110,7 +142,12 @@ srv.routes.push((req, res) => {
     res.writeHead(200, { 'content-type': 'application/javascript', 'cache-control': 'no-cache' }).end(SDK);
     return true;
   }
-  const m = /^\/page\/(small|sdk)\.html/.exec(req.url ?? '');
+  const sdk = SDKS.find((x) => x.path === req.url);
+  if (sdk) {
+    res.writeHead(200, { 'content-type': 'application/javascript; charset=utf-8', 'access-control-allow-origin': '*', 'cache-control': 'no-cache' }).end(sdk.body);
+    return true;
+  }
+  const m = /^\/page\/(small|sdk|three)\.html/.exec(req.url ?? '');
   if (m) {
     const w = workloads[m[1] as Variant];
     res
@@ -224,7 +261,7 @@ function naiveView(v: Variant): () => Promise<boolean> {
         const u = new URL(req.url());
         // Scripts and the page load for real from 127.0.0.1; every tag send is captured and
         // answered (never sent), as any correct implementation must.
-        const load = u.hostname === '127.0.0.1' && (req.resourceType() === 'document' || req.resourceType() === 'script');
+        const load = u.hostname === '127.0.0.1' && !u.pathname.startsWith('/c/') && (req.resourceType() === 'document' || req.resourceType() === 'script');
         if (load) {
           void req.continue();
           return;
@@ -267,7 +304,9 @@ function execView(ex: Exec, v: Variant): () => Promise<boolean> {
   const w = workloads[v];
   return async () => {
     const r = await ex.execute(makeEvent(), null, w.partners);
-    return r.requests.length >= w.expected && r.trackers.every((t) => t.status === 'ok');
+    const ok = r.requests.length >= w.expected && r.trackers.every((t) => t.status === 'ok');
+    if (!ok || !w.perPartner) return ok;
+    return Object.entries(w.perPartner).every(([p, n]) => r.requests.filter((q) => q.partner === p).length >= n);
   };
 }
 
@@ -278,6 +317,7 @@ async function startExecutor(): Promise<Exec> {
     headless,
     allowPrivateNetwork: true,
     extraArgs,
+    trustedClose,
     logger: createRootLogger({ level: process.env.LOG_LEVEL ?? 'warn' }).child({ component: 'executor' }),
   };
   return createExecutor(opts);
@@ -384,7 +424,7 @@ const loadBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).
 const out: Record<string, unknown> = {
   startedAt,
   node: process.version,
-  options: { variants, modes, naiveN, naiveConc, execN, execConc, browsers, pages, headless, latN, extraArgs },
+  options: { variants, modes, naiveN, naiveConc, execN, execConc, browsers, pages, headless, latN, extraArgs, trustedClose },
 };
 try {
   if (soak) {

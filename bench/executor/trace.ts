@@ -1,9 +1,13 @@
 /**
- * Where the Chromium CPU of a page view goes: runs the small-tag workload through the executor
+ * Where the Chromium CPU of a page view goes: runs a workload through the executor
  * with Chromium's startup tracing on, then sums the thread time (`tdur`, CPU) of trace slices
- * by process kind, thread and slice name, per page view.
+ * by process kind, thread and slice name, per page view; and splits the renderer main thread's
+ * time (self time of each slice) into parse / compile / execute / GC / HTML / style+layout+paint /
+ * other, by whose script it was (partner SDK by URL, inline snippets, the executor's in-page
+ * code: its settle loop and hooks), with V8's code-cache use per script (v8.compile events).
  *
- *   node --import tsx bench/executor/trace.ts                 # ~6 s of tracing, top slices
+ *   node --import tsx bench/executor/trace.ts                 # small-tag workload
+ *   TRACE_VARIANT=three node --import tsx bench/executor/trace.ts   # the three real SDKs
  *   TRACE_EXTRA='--some-flag' node --import tsx bench/executor/trace.ts   # with extra Chromium flags
  *   TRACE_N=150 TRACE_CATS=toplevel,blink,v8 TRACE_TOP=40 node --import tsx bench/executor/trace.ts
  *
@@ -15,19 +19,35 @@ import { join } from 'node:path';
 import { createExecutor, type PartnerConfigInput } from '../../processors/executor/index.ts';
 import { createRootLogger } from '../../core/log.ts';
 import { makeEvent, startFixtureServer, tagPartner } from '../../test/executor/helpers.ts';
+import { demoPartners } from '../../runtime/demo/partners.ts';
+import { loadSdks } from '../../runtime/demo/sdks.ts';
+import { rendererBreakdown, type TraceEvent } from './trace-breakdown.ts';
 
 const N = Number(process.env.TRACE_N ?? 120);
-const CATS = process.env.TRACE_CATS ?? 'toplevel,blink,v8,loading,navigation,devtools,disabled-by-default-devtools.timeline';
+const VARIANT = process.env.TRACE_VARIANT ?? 'small';
+const CATS =
+  process.env.TRACE_CATS ??
+  'toplevel,blink,v8,v8.execute,loading,navigation,devtools,devtools.timeline,disabled-by-default-devtools.timeline,disabled-by-default-v8.compile';
 const TOP = Number(process.env.TRACE_TOP ?? 30);
 const dir = mkdtempSync(join(tmpdir(), 'exec-trace-'));
 const file = join(dir, 'trace.json');
 
 const srv = await startFixtureServer();
-const partners: PartnerConfigInput[] = [
-  tagPartner(srv, 'a', 'cookie-id'),
-  tagPartner(srv, 'b', 'ls-id'),
-  { id: 'c', html: "<script>setTimeout(function(){ new Image().src='https://collect.t.example/wait2s' }, 2000)</script>", captureHosts: ['collect.t.example'] },
-];
+const SDKS = loadSdks();
+srv.routes.push((req, res) => {
+  const sdk = SDKS.find((x) => x.path === req.url);
+  if (!sdk) return false;
+  res.writeHead(200, { 'content-type': 'application/javascript; charset=utf-8', 'access-control-allow-origin': '*', 'cache-control': 'no-cache' }).end(sdk.body);
+  return true;
+});
+const partners: PartnerConfigInput[] =
+  VARIANT === 'three'
+    ? demoPartners(srv.origin).filter((p) => p.id !== 'pixel')
+    : [
+        tagPartner(srv, 'a', 'cookie-id'),
+        tagPartner(srv, 'b', 'ls-id'),
+        { id: 'c', html: "<script>setTimeout(function(){ new Image().src='https://collect.t.example/wait2s' }, 2000)</script>", captureHosts: ['collect.t.example'] },
+      ];
 const ex = await createExecutor({
   browsers: 1,
   pagesPerBrowser: 2,
@@ -49,17 +69,6 @@ await ex.close(); // the trace is written on exit
 await srv.close();
 for (let i = 0; i < 50 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 100));
 
-interface TraceEvent {
-  ph: string;
-  pid: number;
-  tid: number;
-  name: string;
-  cat: string;
-  ts: number;
-  dur?: number;
-  tdur?: number;
-  args?: { name?: string; labels?: string };
-}
 const raw = JSON.parse(readFileSync(file, 'utf8')) as { traceEvents: TraceEvent[] } | TraceEvent[];
 const events = Array.isArray(raw) ? raw : raw.traceEvents;
 const procName = new Map<number, string>();
@@ -107,4 +116,5 @@ const show = (title: string, m: Map<string, number>, n: number) => {
 show('threads (top-level slices)', perThread, 20);
 show('top-level slices', top, TOP);
 show('nested slices (inclusive)', nested, TOP);
+process.stdout.write(`\n${rendererBreakdown(events, procName, threadName, views)}\n`);
 process.stdout.write(`\ntrace: ${file}\n`);
