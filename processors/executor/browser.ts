@@ -36,6 +36,11 @@ export function chromiumArgs(opts: { headless: 'shell' | 'new'; sandbox?: boolea
     // instead of none (small-tag workload: 8 -> 4 Fetch pauses per view; CPU per view 55-58 ->
     // 41-47 ms in alternating runs, network service 5 -> 3.4 ms). The tags see no difference.
     '--blink-settings=doHtmlPreloadScanning=false',
+    // V8 tiers up hot partner code to Maglev and Turbofan on background threads; in a page that
+    // lives for one visit (each visit a new context, so new feedback) that work is mostly wasted:
+    // up to Sparkplug only. Measured in alternating runs (docs/bench-executor.md "Levers"): three
+    // real SDKs 113 -> 94 ms CPU per view, renderer 69 -> 54 ms.
+    '--js-flags=--max-opt=1',
     '--disable-background-timer-throttling',
     '--disable-renderer-backgrounding',
     '--disable-backgrounding-occluded-windows',
