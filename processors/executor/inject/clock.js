@@ -96,6 +96,7 @@ export function installTimers(cfg, ts, realm, time, context) {
     var ctx = context();
     if (ctx && ts.dead[ctx]) return id;
     timers.set(id, { id: id, at: time.elapsed() + delay, ms: delay, fn: fn, args: args, repeat: repeat, ctx: ctx, seq: seq++ });
+    if (ts.onWork) ts.onWork();
     // Short timers also run on real time so a page that yields briefly proceeds while loading.
     if (delay <= cfg.realTimerMaxMs && !ts.killed) realm.setTimeout(runDue, delay);
     return id;
@@ -174,6 +175,10 @@ function fireTimer(ts, timers, time, realm, t) {
  * The settle loop: runs page time until nothing is pending and no timer is due within quietMs,
  * page time bounded by maxMs since the document started, wall time by wallMs. It jumps the clock
  * to the next timer and yields through a MessageChannel (not a timer: those are page time).
+ * While a request is in flight (page time then runs in real time) and during the real-time quiet
+ * check it sleeps until the next thing that can change its answer: a request starting or
+ * settling, a timer set (ts.onWork), the next timer due, the oldest request expiring, the quiet
+ * period or the wall budget over. It used to poll every 1-2 ms instead (measured: docs/bench-executor.md).
  * @param {BootConfig} cfg
  * @param {PageState} ts
  * @param {Realm} realm
@@ -193,21 +198,42 @@ export function createSettle(cfg, ts, realm, time, timers, pending) {
     var wallStart = realm.perfNow();
     return new Promise(function (resolve) {
       var idleSince = -1;
+      // A sleep ends once, by its timer or by ts.onWork, whichever comes first.
+      var sleeping = 0;
       /** @param {string} reason */
-      function done(reason) { resolve({ reason: reason, elapsed: time.elapsed(), timers: timers.map.size }); }
+      function done(reason) { ts.onWork = null; resolve({ reason: reason, elapsed: time.elapsed(), timers: timers.map.size }); }
+      /** @param {number} ms */
+      function sleep(ms) {
+        var mine = ++sleeping;
+        function wake() { if (sleeping === mine) { sleeping++; step(); } }
+        ts.onWork = function () { if (sleeping === mine) { ts.onWork = null; tick(wake); } };
+        realm.setTimeout(wake, Math.max(1, Math.ceil(ms)));
+      }
+      /** @param {number} real */
+      function untilWall(real) { return wallMs - (real - wallStart); }
       function step() {
+        ts.onWork = null;
         if (ts.killed) return done('killed');
         if (timers.runDue() > 0) idleSince = -1;
         var real = realm.perfNow();
         if (real - wallStart > wallMs) return done('wall');
-        if (pending.count() > 0) { idleSince = -1; realm.setTimeout(step, 1); return; }
         var next = timers.earliest();
+        if (pending.count() > 0) {
+          idleSince = -1;
+          var oldest = ts.pending.reduce(function (m, p) { return Math.min(m, p.start); }, real);
+          var wait = Math.min(untilWall(real) + 1, cfg.pendingExpiryMs - (real - oldest) + 1);
+          if (next !== null) wait = Math.min(wait, next.at - time.elapsed());
+          sleep(wait);
+          return;
+        }
         if (next === null || next.at - time.elapsed() > quietMs) {
           // Quiet must hold for a little real time: promise chains (IndexedDB, crypto, caches)
           // resolve outside any timer or request.
           if (idleSince < 0) idleSince = real;
           if (real - idleSince >= cfg.idleRealMs) return done('quiet');
-          realm.setTimeout(step, 2);
+          var left = Math.min(cfg.idleRealMs - (real - idleSince), untilWall(real) + 1);
+          if (next !== null) left = Math.min(left, next.at - time.elapsed() - quietMs);
+          sleep(left);
           return;
         }
         if (next.at > maxMs) return done('max');

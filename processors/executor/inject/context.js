@@ -91,7 +91,12 @@ export function createPending(cfg, ts, realm) {
     track: function (kind) {
       var item = { kind: kind, start: realm.perfNow() };
       ts.pending.push(item);
-      return function () { var i = ts.pending.indexOf(item); if (i >= 0) ts.pending.splice(i, 1); };
+      if (ts.onWork) ts.onWork();
+      return function () {
+        var i = ts.pending.indexOf(item);
+        if (i >= 0) ts.pending.splice(i, 1);
+        if (ts.onWork) ts.onWork();
+      };
     },
     count: function () {
       var now = realm.perfNow();

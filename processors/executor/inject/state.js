@@ -62,6 +62,7 @@
  * @property {Writers} writers who wrote the page's cookies and localStorage keys
  * @property {string | null} report what collect() returned, once made
  * @property {number} leaveFrom hints before the tab started closing (the executor waits for the later ones)
+ * @property {(() => void) | null} onWork called when a request starts or settles or a timer is set (the settle loop's wake-up)
  */
 
 /**
@@ -108,7 +109,7 @@ export function newState(runId) {
   return { runId: runId, current: null, running: null, errors: [], marks: {}, hints: [], pending: [],
            killed: false, dead: {}, timedOut: {}, stuck: [], loadedAt: 0,
            cookieWrites: 0, cookieStoreUsed: false, storageUsed: false, historyUsed: false, untracked: 0,
-           writers: { cookies: nameMap(), localStorage: nameMap(), count: 0 }, report: null, leaveFrom: -1 };
+           writers: { cookies: nameMap(), localStorage: nameMap(), count: 0 }, report: null, leaveFrom: -1, onWork: null };
 }
 
 /** @returns {Record<string, string>} */
