@@ -122,13 +122,7 @@ export function createProcessorRole(options: ProcessorRoleOptions): Role {
     ...(settings.couchbase.httpReads ? { routes: [jarReadRoute(() => handle?.jarCache)] } : {}),
     async start() {
       pool = await createExecutor({
-        browsers: settings.executor.browsers,
-        pagesPerBrowser: settings.executor.pagesPerBrowser,
-        headless: settings.executor.headless,
-        allowPrivateNetwork: settings.executor.allowPrivateNetwork,
-        jarBudget: settings.limits.jar,
-        trustedClose: settings.executor.trustedClose,
-        ...(settings.executor.sandbox === undefined ? {} : { sandbox: settings.executor.sandbox }),
+        ...executorOptionsFrom(settings),
         ...(options.logger === undefined ? {} : { logger: options.logger }),
         ...(options.registry === undefined ? {} : { registry: options.registry }),
       });
@@ -211,4 +205,17 @@ async function checkLimitsFit(client: KafkaClient, settings: Settings): Promise<
   } finally {
     await admin.close();
   }
+}
+
+/** The browser pool's options that the settings decide (the processor role and `replay --dry-run` share them). */
+export function executorOptionsFrom(settings: Settings): Parameters<typeof createExecutor>[0] {
+  return {
+    browsers: settings.executor.browsers,
+    pagesPerBrowser: settings.executor.pagesPerBrowser,
+    headless: settings.executor.headless,
+    allowPrivateNetwork: settings.executor.allowPrivateNetwork,
+    jarBudget: settings.limits.jar,
+    trustedClose: settings.executor.trustedClose,
+    ...(settings.executor.sandbox === undefined ? {} : { sandbox: settings.executor.sandbox }),
+  };
 }

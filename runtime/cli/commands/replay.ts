@@ -13,11 +13,11 @@ import { InvalidInputError, ReplayIncompleteError } from '../../../core/errors.t
 import { createRootLogger, type Logger } from '../../../core/log.ts';
 import type { PartnerConfig } from '../../../core/contracts/index.ts';
 import { createExecutor } from '../../../processors/executor/index.ts';
-import type { Settings } from '../../config.ts';
 import { formatReplayText } from '../../operator/report.ts';
 import { replay, type ReplayProgress, type ReplaySummary } from '../../operator/replay.ts';
 import { parseDuration, parseTimeRange } from '../../operator/time.ts';
 import { loadPartners } from '../../roles/partners.ts';
+import { executorOptionsFrom } from '../../roles/processor.ts';
 import { clientFor, settingsFrom } from './kafka.ts';
 
 interface ReplayFlags {
@@ -96,7 +96,7 @@ async function replayCommand(flags: ReplayFlags): Promise<void> {
   let summary: ReplaySummary;
   try {
     if (flags.dryRun === true) {
-      const executor = await createExecutor(executorOptions(settings, log));
+      const executor = await createExecutor({ ...executorOptionsFrom(settings), logger: log });
       try {
         summary = await replay({
           client, settings, range, partners: only, dryRun: true, partnerConfigs: partners!, executor,
@@ -127,18 +127,6 @@ function checkPartnerNames(only: readonly string[], partners: readonly PartnerCo
   }
 }
 
-function executorOptions(settings: Settings, logger: Logger): Parameters<typeof createExecutor>[0] {
-  return {
-    browsers: settings.executor.browsers,
-    pagesPerBrowser: settings.executor.pagesPerBrowser,
-    headless: settings.executor.headless,
-    allowPrivateNetwork: settings.executor.allowPrivateNetwork,
-    jarBudget: settings.limits.jar,
-    trustedClose: settings.executor.trustedClose,
-    ...(settings.executor.sandbox === undefined ? {} : { sandbox: settings.executor.sandbox }),
-    logger,
-  };
-}
 
 /** A cli-progress bar on a terminal; JSON log lines (a phase's start, every 10 %, its end) otherwise. */
 function progressReporter(log: Logger): ReplayProgress & { stop(): void } {
