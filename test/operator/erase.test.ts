@@ -54,7 +54,7 @@ function cli(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
 /** The CLI on a pseudo-terminal (util-linux `script`): answers `answer` once the question shows. */
 function ttyCli(args: string[], env: NodeJS.ProcessEnv, answer: string): Promise<{ status: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const command = [process.execPath, '--import', 'tsx', 'runtime/cli/main.ts', ...args].join(' ');
+    const command = ['exec', process.execPath, '--import', 'tsx', 'runtime/cli/main.ts', ...args].join(' '); // exec: see lag.test.ts
     const child = spawn('script', ['-qfec', command, '/dev/null'], {
       cwd: root,
       env: { ...process.env, KAFKA_BROKERS: realBroker().brokers.join(','), LOG_LEVEL: 'warn', ...env },

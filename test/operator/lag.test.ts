@@ -52,10 +52,13 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}, until?: (stdout: strin
 /** The CLI on a pseudo-terminal (util-linux `script`); Ctrl-C is typed once `until` holds. */
 function ttyCli(args: string[], until: (output: string) => boolean): Promise<{ status: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const command = [process.execPath, '--import', 'tsx', 'runtime/cli/main.ts', ...args].join(' ');
+    // `exec`: script(1) runs the command through $SHELL -c; a shell that stays as the parent
+    // (dash, the /bin/sh of Debian, when SHELL is unset as on CI) dies of the Ctrl-C itself and
+    // reports 130 although the CLI handled it and exited 0.
+    const command = ['exec', process.execPath, '--import', 'tsx', 'runtime/cli/main.ts', ...args].join(' ');
     const child = spawn('script', ['-qfec', command, '/dev/null'], {
       cwd: root,
-      env: { ...process.env, KAFKA_BROKERS: realBroker().brokers.join(','), LOG_LEVEL: 'warn' },
+      env: { ...process.env, SHELL: '/bin/sh', KAFKA_BROKERS: realBroker().brokers.join(','), LOG_LEVEL: 'warn' },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let output = '';
