@@ -152,7 +152,9 @@ async function dispatcherRun(brokers: string[], cert: TestCert, sinks: FakePartn
   await createDispatcherTopics(client, topics);
   const partners: PartnerConfigInput[] = sinks.map((_, i) => ({ id: `p${i}`, html: '', captureHosts: [HOSTS[i] ?? ''], delivery: { concurrency: CONCURRENCY, timeoutMs: 2_000 } }));
   const producer = await client.producer();
-  const records = Array.from({ length: N }, (_, i) => requestRecord(`r-${i}`, `p${i % sinks.length}`, `https://${HOSTS[i % sinks.length]}/hit`));
+  // With several partners the requests come as page views do: one visitor's view sends one request
+  // to each partner, so they share a key (and the dispatcher's per-visitor order) across partners.
+  const records = Array.from({ length: N }, (_, i) => requestRecord(`r-${i}`, `p${i % sinks.length}`, `https://${HOSTS[i % sinks.length]}/hit`, sinks.length > 1 ? { userId: `u-view-${Math.floor(i / sinks.length)}` } : {}));
   for (let i = 0; i < records.length; i += 500) {
     await producer.send(records.slice(i, i + 500).map((r) => ({ topic: topics.requests, key: String(r.userId), value: JSON.stringify(r) })));
   }
