@@ -217,7 +217,7 @@ export const ENV_SETTINGS: Record<string, { path: string[]; parse: (v: string) =
   DISPATCHER_IN_MEMORY_BASE_DELAY_MS: { path: ['dispatcher', 'inMemoryBaseDelayMs'], parse: Number },
   DISPATCHER_RETRY_BASE_DELAY_MS: { path: ['dispatcher', 'retryBaseDelayMs'], parse: Number },
   DISPATCHER_RETRY_MAX_DELAY_MS: { path: ['dispatcher', 'retryMaxDelayMs'], parse: Number },
-  DISPATCHER_RETRY_HOLD_MS: { path: ['dispatcher', 'retryHoldMs'], parse: Number },
+  DISPATCHER_RETRY_BUFFER: { path: ['dispatcher', 'retryBuffer'], parse: Number },
   DISPATCHER_MAX_KEYS_PER_VISITOR: { path: ['dispatcher', 'maxKeysPerVisitor'], parse: Number },
   TOPIC_REQUESTS_RETRY: { path: ['dispatcher', 'topics', 'retry'], parse: (v) => v },
   TOPIC_REQUESTS_DELIVERED: { path: ['dispatcher', 'topics', 'delivered'], parse: (v) => v },

@@ -102,7 +102,7 @@ export const MEANINGS: Record<string, Doc> = {
   'dispatcher.inMemoryBaseDelayMs': { meaning: 'first delay between in-memory attempts (exponential, jittered)' },
   'dispatcher.retryBaseDelayMs': { meaning: 'first delay through the retry topic (exponential, jittered)' },
   'dispatcher.retryMaxDelayMs': { meaning: 'longest delay through the retry topic' },
-  'dispatcher.retryHoldMs': { meaning: 'how long a not-yet-due retry record is held before going round the retry topic again' },
+  'dispatcher.retryBuffer': { meaning: 'retry records held in memory until due, per instance; past it the retry topic is read no further until some are due' },
   'dispatcher.maxKeysPerVisitor': { meaning: 'idempotency keys remembered per visitor' },
   'dispatcher.topics.retry': { meaning: "the dispatcher's delayed retries", default: '`<topics.requests>.retry`' },
   'dispatcher.topics.delivered': { meaning: 'delivered idempotency keys (compacted)', default: '`<topics.requests>.delivered`' },

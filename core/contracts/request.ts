@@ -62,6 +62,19 @@ export const redriveMarkerSchema = z.object({
 });
 export type RedriveMarker = z.output<typeof redriveMarkerSchema>;
 
+/**
+ * What the dispatcher's retry consumer adds to a request it hands back to tracking.requests once its
+ * `notBefore` has passed (runtime/roles/dispatcher-retry.ts): the attempts so far, when the first
+ * was made (the retry window counts from it) and the rounds through the retry topic (the exponent
+ * of its backoff). Attempts as in deliveryAttemptSchema, written out for the reason given above.
+ */
+export const retryMarkerSchema = z.object({
+  attempts: z.array(z.object({ at: z.string(), status: z.number().int().optional(), code: z.string().optional(), error: z.string().optional() })),
+  firstAttemptAt: z.string(),
+  rounds: z.number().int().min(0),
+});
+export type RetryMarker = z.output<typeof retryMarkerSchema>;
+
 /** The value of tracking.requests: the captured request plus what the dispatcher needs. */
 export const requestRecordSchema = capturedRequestSchema.extend({
   eventId: z.string().min(1),
@@ -82,6 +95,8 @@ export const requestRecordSchema = capturedRequestSchema.extend({
     .optional(),
   /** Present on a record re-published by `dlq redrive`. */
   redrive: redriveMarkerSchema.optional(),
+  /** Present on a record the dispatcher's retry consumer handed back once it was due. */
+  retry: retryMarkerSchema.optional(),
 });
 
 export type CapturedRequest = z.output<typeof capturedRequestSchema>;

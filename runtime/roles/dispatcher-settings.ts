@@ -32,8 +32,11 @@ export const DispatcherSettingsSchema = z
     /** Backoff through the retry topic: first delay and cap (jittered). */
     retryBaseDelayMs: ms(24 * 3_600_000).default(30_000),
     retryMaxDelayMs: ms(24 * 3_600_000).default(15 * 60_000),
-    /** How long a not-yet-due retry record is held before going round the retry topic again. */
-    retryHoldMs: ms(600_000).default(5_000),
+    /**
+     * Retry records the retry consumer holds in memory until due, per instance; past it the retry
+     * topic is read no further until some are due (docs/dispatcher.md "Retries").
+     */
+    retryBuffer: z.number().int().min(1).max(10_000).default(10_000),
     /** Keys remembered per visitor (bounds one row of the idempotency table). */
     maxKeysPerVisitor: z.number().int().min(1).max(100_000).default(2000),
     topics: z
@@ -55,4 +58,9 @@ export function parseDispatcherSettings(value: unknown): DispatcherSettings {
 /** The dispatcher's own topics, derived from the requests topic unless set. */
 export function dispatcherTopics(requestsTopic: string, dispatcher: Pick<DispatcherSettings, 'topics'>): { retry: string; delivered: string } {
   return { retry: dispatcher.topics.retry ?? `${requestsTopic}.retry`, delivered: dispatcher.topics.delivered ?? `${requestsTopic}.delivered` };
+}
+
+/** The retry consumer's group: its own, so its lag (records waiting for their time) is not the dispatcher's backlog. */
+export function retryGroupOf(dispatcherGroup: string): string {
+  return `${dispatcherGroup}-retry`;
 }

@@ -25,7 +25,9 @@ import type { Readiness, Role } from './role.ts';
 import { observedDeliver, type DeliveryObserver as DeliveryReportObserver } from './observers.ts';
 
 export { DispatcherSettingsSchema, parseDispatcherSettings, type DispatcherSettings, type DispatcherSettingsInput } from './dispatcher-settings.ts';
-import { dispatcherTopics, parseDispatcherSettings, type DispatcherSettings, type DispatcherSettingsInput } from './dispatcher-settings.ts';
+import { dispatcherTopics, parseDispatcherSettings, retryGroupOf, type DispatcherSettings, type DispatcherSettingsInput } from './dispatcher-settings.ts';
+import { startRetryConsumer } from './dispatcher-retry.ts';
+import type { StreamRunner } from '../runner/index.ts';
 
 export interface DispatcherOptions {
   settings: Settings;
@@ -45,6 +47,8 @@ export type { DispatcherStats } from '../metrics/dispatcher.ts';
 import { dispatcherMetrics, forgetDispatcherPolicies, type DispatcherStats } from '../metrics/dispatcher.ts';
 
 export interface DispatcherHandle extends Pick<StreamsHandle, 'runner' | 'engine' | 'closed' | 'status' | 'readiness'> {
+  /** The retry consumer (its own group on the retry topic; runtime/roles/dispatcher-retry.ts). */
+  retry: StreamRunner;
   stats(): DispatcherStats;
   stop(timeoutMs?: number): Promise<void>;
 }
@@ -58,7 +62,6 @@ export function configuredDispatcherTopology(settings: Settings, dispatcher: Dis
     concurrency: dispatcher.concurrency,
     dedupeWindowMs: dispatcher.dedupeWindowMs,
     maxKeysPerVisitor: dispatcher.maxKeysPerVisitor,
-    retryHoldMs: dispatcher.retryHoldMs,
     ...(hooks.onDuplicate === undefined ? {} : { onDuplicate: hooks.onDuplicate }),
     ...(hooks.now === undefined ? {} : { now: hooks.now }),
   });
@@ -135,20 +138,59 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
     await sender.close();
     throw error;
   }
+  const topics = dispatcherTopics(settings.topics.requests, config);
+  let retry: StreamRunner;
+  try {
+    retry = await startRetryConsumer({
+      client: options.client,
+      groupId: retryGroupOf(settings.groups.dispatcher),
+      retryTopic: topics.retry,
+      requestsTopic: settings.topics.requests,
+      buffer: config.retryBuffer,
+      deadLetters: requestDeadLetters(settings.topics.requestsDlq, options.now),
+      runner: settings.runner,
+      logger: componentLogger(log, 'retry'),
+      ...(settings.clientId === undefined ? {} : { clientId: settings.clientId }),
+      ...(options.registry === undefined ? {} : { registry: options.registry }),
+      ...(options.now === undefined ? {} : { now: options.now }),
+    });
+  } catch (error) {
+    await handle.stop(0).catch(() => undefined);
+    forgetDispatcherPolicies(options.registry, policies);
+    await sender.close();
+    throw error;
+  }
   let closing: Promise<void> | undefined;
   const closeSender = (): Promise<void> => (closing ??= (forgetDispatcherPolicies(options.registry, policies), sender.close().catch(() => undefined)));
-  const closed = handle.closed.finally(closeSender);
+  // Either consumer failing ends the role: the other is stopped, and `closed` rejects with the cause.
+  const closed = Promise.all([
+    handle.closed.catch(async (error: unknown) => {
+      await retry.stop(0).catch(() => undefined);
+      throw error;
+    }),
+    retry.closed.catch(async (error: unknown) => {
+      await handle.stop(0).catch(() => undefined);
+      throw error;
+    }),
+  ]).then(() => undefined).finally(closeSender);
   closed.catch(() => undefined);
   return {
     runner: handle.runner,
     engine: handle.engine,
+    retry,
     closed,
     status: () => handle.status(),
-    readiness: () => handle.readiness(),
+    readiness: () => {
+      const main = handle.readiness();
+      const state = retry.status().state;
+      if (state === 'running') return main;
+      return { ready: false, reasons: [...main.reasons, `dispatcher retry consumer: ${state}`] };
+    },
     stats: () => ({ ...metrics.stats }),
     async stop(timeoutMs?: number) {
       try {
-        await handle.stop(timeoutMs);
+        // Waiting retry records are given up at once (uncommitted, read again by the next owner).
+        await Promise.all([retry.stop(0), handle.stop(timeoutMs)]);
       } finally {
         await closeSender();
       }

@@ -84,7 +84,7 @@ export class StreamRunner {
   #rejectClosed: (error: unknown) => void = noop;
 
   constructor(options: RunnerOptions) {
-    const { client: _c, groupId: _g, topic: _t, topics: _ts, handler: _h, changelog: _cl, changelogs: _cls, requirements: _rq, onCommitted: _oc, onError: _e, producer: _p, registry: _r, logger: _l, clientId: _id, ...tunables } = options;
+    const { client: _c, groupId: _g, topic: _t, topics: _ts, handler: _h, perKeyOrder: _pk, changelog: _cl, changelogs: _cls, requirements: _rq, onCommitted: _oc, onError: _e, producer: _p, registry: _r, logger: _l, clientId: _id, ...tunables } = options;
     this.settings = RunnerSettingsSchema.parse(tunables);
     this.#options = options;
     this.groupId = options.groupId;
@@ -433,8 +433,8 @@ export class StreamRunner {
   // ───────────────────────────── processing ─────────────────────────────
 
   #job(task: PartitionTask, record: ConsumedRecord): RecordJob {
-    // Null keys carry no order: each such record is its own key.
-    const key = record.key === null ? `${record.partition}#${record.offset}` : `${record.partition}:${record.key.toString('latin1')}`;
+    // Null keys carry no order: each such record is its own key (every record, without perKeyOrder).
+    const key = record.key === null || this.#options.perKeyOrder === false ? `${record.partition}#${record.offset}` : `${record.partition}:${record.key.toString('latin1')}`;
     return { key, partition: record.partition, task, record, run: () => this.#process(task, record) };
   }
 

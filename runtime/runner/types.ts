@@ -50,6 +50,11 @@ export interface RunnerOptions extends RunnerSettingsInput {
    */
   topics?: readonly string[];
   handler: RecordHandler;
+  /**
+   * Default true: records of one key run one at a time, in offset order. false: every record runs
+   * on its own (a consumer whose records only wait and forward, as the dispatcher's retry consumer).
+   */
+  perKeyOrder?: boolean;
   changelog?: ChangelogBinding;
   /** Several changelogs (one per store), restored in order before a partition's first record. */
   changelogs?: readonly ChangelogBinding[];

@@ -62,7 +62,6 @@ export const FAST: DispatcherSettingsInput = {
   inMemoryBaseDelayMs: 20,
   retryBaseDelayMs: 300,
   retryMaxDelayMs: 1_000,
-  retryHoldMs: 200,
   breakerThreshold: 3,
   halfOpenAfterMs: 500,
 };

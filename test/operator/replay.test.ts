@@ -135,7 +135,7 @@ describe('replay (CLI) on the real broker with the processor and the dispatcher'
         runner: { sessionTimeoutMs: 10_000 },
         executor: { allowPrivateNetwork: true, browsers: 1, pagesPerBrowser: 2 },
         // Retries in seconds: A's requests reach the DLQ soon after its 1.5 s window.
-        dispatcher: { allowPrivateNetwork: true, inMemoryAttempts: 2, inMemoryBudgetMs: 1_000, inMemoryBaseDelayMs: 20, retryBaseDelayMs: 300, retryMaxDelayMs: 1_000, retryHoldMs: 200, breakerThreshold: 3, halfOpenAfterMs: 500 },
+        dispatcher: { allowPrivateNetwork: true, inMemoryAttempts: 2, inMemoryBudgetMs: 1_000, inMemoryBaseDelayMs: 20, retryBaseDelayMs: 300, retryMaxDelayMs: 1_000, breakerThreshold: 3, halfOpenAfterMs: 500 },
       },
     });
     client = createKafkaClient('platformatic', { brokers: realBroker().brokers, clientId: 'replay-test' });

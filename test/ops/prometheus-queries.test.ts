@@ -83,7 +83,6 @@ describe('Prometheus evaluates every dashboard panel and alert on the running pr
         DISPATCHER_IN_MEMORY_BASE_DELAY_MS: '20',
         DISPATCHER_RETRY_BASE_DELAY_MS: '300',
         DISPATCHER_RETRY_MAX_DELAY_MS: '1000',
-        DISPATCHER_RETRY_HOLD_MS: '200',
       },
     });
 

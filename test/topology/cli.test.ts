@@ -37,9 +37,10 @@ describe('CLI: topology describe', function () {
     const { status, stdout } = cli('topology', 'describe');
     expect(status).to.equal(0);
     expect(stdout.startsWith(`# processor\n${golden}\n# dispatcher\nTopologies:\n`)).to.equal(true);
-    expect(stdout).to.contain('Source: retry-source (topics: [tracking.requests.retry])');
+    expect(stdout).to.contain('Sink: retry-sink (topic: tracking.requests.retry)');
+    expect(stdout.trimEnd().split('\n').at(-1)).to.equal('# dispatcher retry consumer (group tagstream-dispatcher-retry): tracking.requests.retry → waits until each record\'s notBefore → tracking.requests');
     const json = JSON.parse(cli('topology', 'describe', '--format', 'json').stdout) as { dispatcher: TopologyDescriptionJson };
-    expect(json.dispatcher.copartitionGroups).to.deep.equal([['tracking.requests', 'tracking.requests.delivered', 'tracking.requests.retry']]);
+    expect(json.dispatcher.copartitionGroups).to.deep.equal([['tracking.requests', 'tracking.requests.delivered']]);
   });
 
   it('--format json prints one JSON document, --format mermaid a flowchart', () => {

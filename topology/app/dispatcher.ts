@@ -1,25 +1,26 @@
 /**
  * The dispatcher's topology (DESIGN.md "The dispatcher", "Topics"):
  *
- *   tracking.requests ─ decode-request ─┐
- *                                       ├ pending-requests ─ join-delivered-keys ─ skip-delivered ─ deliver-request ─ delivery-outcome ┬ delivered ┬ record-delivered → write-delivered-key → tracking.requests.delivered
- *   tracking.requests.retry ─ decode-retry ┘     (table delivered-keys ⇐ tracking.requests.delivered)                              │           └ partner-cookies → tracking.events (jar-merge)
- *                                                                                                                                 ├ retry-later ─ retry-record → tracking.requests.retry (loop)
- *                                                                                                                                 ├ not-due ─ hold-again → tracking.requests.retry (loop)
- *                                                                                                                                 └ dead-letter ─ request-dead-letter → tracking.requests.dlq
+ *   tracking.requests ─ decode-request ─ join-delivered-keys ─ skip-delivered ─ deliver-request ─ delivery-outcome ┬ delivered ┬ record-delivered → write-delivered-key → tracking.requests.delivered
+ *        (table delivered-keys ⇐ tracking.requests.delivered)                                                    │           └ partner-cookies → tracking.events (jar-merge)
+ *                                                                                                                 ├ retry-later ─ retry-record → tracking.requests.retry
+ *                                                                                                                 └ dead-letter ─ request-dead-letter → tracking.requests.dlq
  *
  * Records are keyed by the visitor (userId); the delivered keys of a visitor are one table row,
  * so a redelivered or replayed request meets its key in the store of its own partition (the
- * changelog is compacted and co-partitioned with tracking.requests and the retry topic). The key
- * is written (store and changelog, acknowledged) before the consumer commit of the record.
+ * changelog is compacted and co-partitioned with tracking.requests). The key is written (store and
+ * changelog, acknowledged) before the consumer commit of the record.
+ *
+ * A request to retry later leaves the topology: the retry consumer (runtime/roles/dispatcher-retry.ts,
+ * a consumer group of its own) holds it until its `notBefore` and hands it back to
+ * tracking.requests with its attempts (`retry`). So nothing here ever waits for a due time: a
+ * partner that is down costs the others no slot, no buffer and no visitor lane.
  *
  * The delivery itself is injected (processors/dispatcher in production, fakes in tests): the
  * topology does not depend on processors/ and is described without a network.
  */
 import { parseRequestRecord, type JarMergeRecord, type RequestDeadLetter, type RequestRecord } from '../../core/contracts/index.ts';
-import { parseWith } from '../../core/contracts/parse.ts';
-import { retryRecordSchema, type Deliver, type DeliveryOutcome, type PendingDelivery, type RetryRecord } from '../../core/contracts/delivery.ts';
-import { untilAborted } from '../../core/async.ts';
+import type { Deliver, DeliveryOutcome, PendingDelivery, RetryRecord } from '../../core/contracts/delivery.ts';
 import { topology, type Stream, type Topology } from '../dsl.ts';
 
 export { retryRecordSchema, type Deliver, type DeliveryOutcome, type PendingDelivery, type RetryRecord } from '../../core/contracts/delivery.ts';
@@ -58,57 +59,36 @@ export interface DispatcherTopologyOptions {
   dedupeWindowMs?: number;
   /** Keys kept per visitor (newest first); bounds the table row. Default 2000. */
   maxKeysPerVisitor?: number;
-  /**
-   * How long a retry record that is not yet due is held before it goes round the retry topic
-   * again: it holds its visitor's lane and one runner slot meanwhile, never another partition's
-   * or another visitor's. Default 5 s.
-   */
-  retryHoldMs?: number;
   /** Counts a request skipped as already delivered. */
   onDuplicate?: (request: RequestRecord) => void;
   now?: () => number;
 }
 
-type Joined = { pending: PendingDelivery; notBefore: number | undefined; delivered: DeliveredKeys | null };
-type Done = { joined: Joined; outcome: DeliveryOutcome | { kind: 'not-due' } };
+type Joined = { pending: PendingDelivery; delivered: DeliveredKeys | null };
+type Done = { joined: Joined; outcome: DeliveryOutcome };
 
 export function dispatcherTopology(options: DispatcherTopologyOptions): Topology {
   const topics: DispatcherTopics = { ...DEFAULT_DISPATCHER_TOPICS, ...options.topics };
   const now = options.now ?? Date.now;
   const windowMs = options.dedupeWindowMs ?? 48 * 60 * 60 * 1000;
   const maxKeys = options.maxKeysPerVisitor ?? 2000;
-  const holdMs = options.retryHoldMs ?? 5_000;
   const b = topology();
 
-  const fresh = b
-    .stream<unknown>(topics.requests, { name: 'requests-source' })
-    .mapValues((v): Pick<Joined, 'pending' | 'notBefore'> => ({ pending: { request: parseRequestRecord(v), attempts: [] }, notBefore: undefined }), { name: 'decode-request' });
-  const retried = b.stream<unknown>(topics.retry, { name: 'retry-source' }).mapValues((v): Pick<Joined, 'pending' | 'notBefore'> => {
-    const r = parseWith(retryRecordSchema, 'retry', v);
-    return { pending: { request: r.request, attempts: r.attempts, firstAttemptAt: r.firstAttemptAt, rounds: r.rounds }, notBefore: Date.parse(r.notBefore) };
-  }, { name: 'decode-retry' });
   const delivered = b.table<DeliveredKeys>(topics.delivered, options.deliveredStore ?? DEFAULT_DELIVERED_STORE, { name: 'delivered-keys-table', sourceName: 'delivered-keys-source' });
-
-  const done = fresh
-    .merge(retried, { name: 'pending-requests' })
-    .leftJoin(delivered, (p, keys): Joined => ({ ...p, delivered: keys }), { name: 'join-delivered-keys' })
+  const done = b
+    .stream<unknown>(topics.requests, { name: 'requests-source' })
+    .mapValues((v): PendingDelivery => pendingOf(parseRequestRecord(v)), { name: 'decode-request' })
+    .leftJoin(delivered, (pending, keys): Joined => ({ pending, delivered: keys }), { name: 'join-delivered-keys' })
     .filter((j) => {
       const at = j.delivered?.keys[j.pending.request.idempotencyKey];
       const duplicate = at !== undefined && now() - at < windowMs;
       if (duplicate) options.onDuplicate?.(j.pending.request);
       return !duplicate;
     }, { name: 'skip-delivered' })
-    .process<Done>(DELIVER_NODE, async (joined, ctx) => {
-      const wait = joined.notBefore === undefined ? 0 : joined.notBefore - now();
-      if (wait > 0) {
-        await hold(Math.min(wait, holdMs), ctx.signal);
-        if (wait > holdMs) return { joined, outcome: { kind: 'not-due' } };
-      }
-      return { joined, outcome: await options.deliver(joined.pending, ctx.signal) };
-    }, { concurrency: options.concurrency ?? 256, perKeyOrder: true });
+    .process<Done>(DELIVER_NODE, async (joined, ctx) => ({ joined, outcome: await options.deliver(joined.pending, ctx.signal) }), { concurrency: options.concurrency ?? 256, perKeyOrder: true });
 
-  const kinds = ['delivered', 'retry', 'not-due', 'dead'] as const;
-  const [ok, retry, notDue, dead] = done.branch(kinds.map((k) => (d: Done) => d.outcome.kind === k), { name: 'delivery-outcome', childNames: ['delivered', 'retry-later', 'not-due', 'dead-letter'] }) as [Stream<Done>, Stream<Done>, Stream<Done>, Stream<Done>];
+  const kinds = ['delivered', 'retry', 'dead'] as const;
+  const [ok, retry, dead] = done.branch(kinds.map((k) => (d: Done) => d.outcome.kind === k), { name: 'delivery-outcome', childNames: ['delivered', 'retry-later', 'dead-letter'] }) as [Stream<Done>, Stream<Done>, Stream<Done>];
 
   ok.mapValues((d): DeliveredKeys => rememberKey(d.joined, now(), windowMs, maxKeys), { name: 'record-delivered' }).toTable(delivered, { name: 'write-delivered-key', sinkName: 'delivered-keys-changelog-sink' });
   ok.flatMapValues((d): JarMergeRecord[] => {
@@ -121,11 +101,7 @@ export function dispatcherTopology(options: DispatcherTopologyOptions): Topology
     const o = d.outcome;
     if (o.kind !== 'retry') throw new Error('branch invariant: not a retry outcome');
     return { request: d.joined.pending.request, attempts: o.attempts, firstAttemptAt: o.firstAttemptAt, notBefore: o.notBefore, rounds: o.rounds };
-  }, { name: 'retry-record' }).to(topics.retry, { name: 'retry-sink', loop: true });
-  notDue.mapValues((d): RetryRecord => {
-    const p = d.joined.pending;
-    return { request: p.request, attempts: p.attempts, firstAttemptAt: p.firstAttemptAt ?? new Date(now()).toISOString(), notBefore: new Date(d.joined.notBefore ?? now()).toISOString(), rounds: p.rounds ?? 0 };
-  }, { name: 'hold-again' }).to(topics.retry, { name: 'hold-again-sink', loop: true });
+  }, { name: 'retry-record' }).to(topics.retry, { name: 'retry-sink' });
 
   dead.mapValues((d, ctx): RequestDeadLetter => {
     const o = d.outcome;
@@ -160,13 +136,15 @@ function rememberKey(joined: Joined, nowMs: number, windowMs: number, maxKeys: n
   return { keys: Object.fromEntries(entries.slice(0, maxKeys)) };
 }
 
-function hold(ms: number, signal: AbortSignal): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const done = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-  });
-  // Shutting down or revoked: the record fails and its next owner takes it again.
-  return untilAborted(done, signal, 'retry hold').finally(() => clearTimeout(timer));
+/**
+ * A request as the delivery sees it: one the retry consumer handed back carries its attempts,
+ * first attempt and rounds in `retry`; the request itself goes on without that marker (the retry
+ * topic and the dead letters carry the attempts in their own fields).
+ */
+export function pendingOf(request: RequestRecord): PendingDelivery {
+  const { retry, ...rest } = request;
+  if (retry === undefined) return { request, attempts: [] };
+  return { request: rest, attempts: retry.attempts, firstAttemptAt: retry.firstAttemptAt, rounds: retry.rounds };
 }
 
 /** The delivery `topology describe` uses: describing never sends anything. */

@@ -2,7 +2,7 @@
  * `lag [--group G] [--topic T] [--watch [--interval 2s]] [--format text|json]`: consumer lag per
  * group/topic/partition in records and in seconds (the age of the oldest unprocessed record).
  * By default the processor group on the events topic and the dispatcher group on the requests
- * and retry topics. `--watch` redraws on a terminal, prints one block per interval otherwise
+ * topic and the dispatcher's retry consumer on the retry topic. `--watch` redraws on a terminal, prints one block per interval otherwise
  * (one JSON line per interval with --format json), and stops on SIGINT with exit 0.
  */
 import type { Command } from 'commander';
@@ -11,7 +11,7 @@ import { InvalidInputError } from '../../../core/errors.ts';
 import type { Settings } from '../../config.ts';
 import type { KafkaAdmin, PartitionReader } from '../../kafka/types.ts';
 import { computeLag, type PartitionLag } from '../../lag.ts';
-import { dispatcherTopics } from '../../roles/dispatcher-settings.ts';
+import { dispatcherTopics, retryGroupOf } from '../../roles/dispatcher-settings.ts';
 import { parseDuration } from '../../operator/time.ts';
 import { addCommonOptions, clientFor, requireRealBroker, settingsFrom, type CommonFlags } from './kafka.ts';
 
@@ -33,7 +33,7 @@ export function lagTargets(settings: Settings, group?: string, topic?: string): 
   const known: Target[] = [
     { group: settings.groups.processor, topic: settings.topics.events },
     { group: settings.groups.dispatcher, topic: settings.topics.requests },
-    { group: settings.groups.dispatcher, topic: dispatcherTopics(settings.topics.requests, settings.dispatcher).retry },
+    { group: retryGroupOf(settings.groups.dispatcher), topic: dispatcherTopics(settings.topics.requests, settings.dispatcher).retry },
   ];
   const picked = known.filter((t) => (group === undefined || t.group === group) && (topic === undefined || t.topic === topic));
   if (picked.length > 0) return picked;

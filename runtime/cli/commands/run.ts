@@ -24,7 +24,7 @@ import { createTopics, verifyTopics } from '../../topics.ts';
 import { clientFor, settingsFrom } from './kafka.ts';
 import { createProcessRegistry } from '../../metrics/registry.ts';
 import { startLagMetrics, type LagMetrics, type LagTarget } from '../../metrics/lag.ts';
-import { dispatcherTopics } from '../../roles/dispatcher-settings.ts';
+import { dispatcherTopics, retryGroupOf } from '../../roles/dispatcher-settings.ts';
 
 interface RunFlags {
   config?: string;
@@ -133,7 +133,8 @@ function lagTargets(settings: ReturnType<typeof settingsFrom>, roles: readonly A
   if (roles.includes('processor')) targets.push({ group: settings.groups.processor, topic: settings.topics.events });
   if (roles.includes('dispatcher')) {
     targets.push({ group: settings.groups.dispatcher, topic: settings.topics.requests });
-    targets.push({ group: settings.groups.dispatcher, topic: dispatcherTopics(settings.topics.requests, settings.dispatcher).retry });
+    // The retry consumer's lag is what waits for its time (by design), apart from the backlog.
+    targets.push({ group: retryGroupOf(settings.groups.dispatcher), topic: dispatcherTopics(settings.topics.requests, settings.dispatcher).retry });
   }
   return targets;
 }

@@ -12,6 +12,7 @@ import { DESCRIBE_FORMATS, type DescribeFormat } from '../../../topology/describ
 import { loadSettings } from '../../config.ts';
 import { configuredProcessorTopology } from '../../roles/processor.ts';
 import { configuredDispatcherTopology } from '../../roles/dispatcher.ts';
+import { dispatcherTopics, retryGroupOf } from '../../roles/dispatcher-settings.ts';
 import { describeOnlyDeliver } from '../../../topology/app/dispatcher.ts';
 
 const APPS = ['processor', 'dispatcher', 'all'] as const;
@@ -40,15 +41,20 @@ export function registerTopology(program: Command): void {
         processor: () => configuredProcessorTopology(settings, describeOnlyExecutor).describe(),
         dispatcher: () => configuredDispatcherTopology(settings, settings.dispatcher, describeOnlyDeliver).describe(),
       };
+      const comment = options.format === 'mermaid' ? '%%' : '#';
+      // Not a topology (one consumer that only waits and forwards), but part of the dispatcher's data flow.
+      const retryConsumer = (): string => {
+        const topics = dispatcherTopics(settings.topics.requests, settings.dispatcher);
+        return `${comment} dispatcher retry consumer (group ${retryGroupOf(settings.groups.dispatcher)}): ${topics.retry} → waits until each record's notBefore → ${settings.topics.requests}\n`;
+      };
       if (app !== 'all') {
-        process.stdout.write(descriptions[app]().format(options.format));
+        process.stdout.write(descriptions[app]().format(options.format) + (app === 'dispatcher' && options.format !== 'json' ? retryConsumer() : ''));
         return;
       }
       if (options.format === 'json') {
         process.stdout.write(`${JSON.stringify({ processor: descriptions.processor().toJSON(), dispatcher: descriptions.dispatcher().toJSON() }, null, 2)}\n`);
         return;
       }
-      const comment = options.format === 'mermaid' ? '%%' : '#';
-      process.stdout.write(`${comment} processor\n${descriptions.processor().format(options.format)}\n${comment} dispatcher\n${descriptions.dispatcher().format(options.format)}`);
+      process.stdout.write(`${comment} processor\n${descriptions.processor().format(options.format)}\n${comment} dispatcher\n${descriptions.dispatcher().format(options.format)}${retryConsumer()}`);
     });
 }
