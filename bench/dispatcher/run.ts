@@ -7,7 +7,7 @@
  *   npm run bench:dispatcher                               # compiled (dist/), as production runs; starts a local broker
  *   node --import tsx bench/dispatcher/run.ts              # the same through tsx
  *   KAFKA_BROKERS=127.0.0.1:9092 npm run bench:dispatcher
- *   env: BENCH_REQUESTS (3000), BENCH_ROUNDS (2), BENCH_CONCURRENCY (64),
+ *   env: BENCH_REQUESTS (3000), BENCH_ROUNDS (2), BENCH_CONCURRENCY (64), BENCH_RETRY_DELAYS_MS (1000,4000),
  *        BENCH_MODES (raw,single,isolation: which measurements a round makes),
  *        BENCH_TRACE=1 (runner load every 250 ms, Kafka requests by API key),
  *        BENCH_PROFILE=prefix (CPU profile of each measured window), BENCH_BROKER_PID (broker CPU per request),
@@ -34,6 +34,13 @@ const N = Number(process.env.BENCH_REQUESTS ?? 3000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const MODES = new Set((process.env.BENCH_MODES ?? 'raw,single,isolation').split(','));
+/**
+ * Retry delays of the runs (BENCH_RETRY_DELAYS_MS=base,max; default 1000,4000): seconds instead of
+ * the production 30 s..15 min, so a partner that is down has its retries come due again and again
+ * within the measured window, as they do through a long outage.
+ */
+const [RETRY_BASE_MS, RETRY_MAX_MS] = (process.env.BENCH_RETRY_DELAYS_MS ?? '1000,4000').split(',').map(Number) as [number, number];
+const RETRY_DELAYS = { retryBaseDelayMs: RETRY_BASE_MS, retryMaxDelayMs: RETRY_MAX_MS };
 const HOSTS = ['collect.partner-a.example', 'collect.partner-b.example', 'collect.partner-c.example'] as const;
 
 /** BENCH_TRACE=1: Kafka requests sent by this process, by API key (0 produce, 1 fetch, 3 metadata, 8 commit, 12 heartbeat). */
@@ -161,7 +168,7 @@ async function dispatcherRun(brokers: string[], cert: TestCert, sinks: FakePartn
   await producer.close();
   const d = await startDispatcher({
     settings: experimentSettings(dispatcherSettings(topics, group)),
-    dispatcher: { allowPrivateNetwork: true, concurrency: CONCURRENCY * 2, resolve: sinks.map((s, i) => `${HOSTS[i]}:443=127.0.0.1:${s.port}`), topics: { retry: topics.retry, delivered: topics.delivered }, inMemoryBudgetMs: 500, inMemoryAttempts: 2 },
+    dispatcher: { allowPrivateNetwork: true, concurrency: CONCURRENCY * 2, resolve: sinks.map((s, i) => `${HOSTS[i]}:443=127.0.0.1:${s.port}`), topics: { retry: topics.retry, delivered: topics.delivered }, inMemoryBudgetMs: 500, inMemoryAttempts: 2, ...RETRY_DELAYS },
     client,
     partners: parsePartners(partners),
     ca: cert.cert,

@@ -2,7 +2,10 @@
  * Set-Cookie from a partner's response, parsed and checked as a browser would (tough-cookie, RFC
  * 6265bis): the Domain attribute must domain-match the request host and not be a public suffix,
  * `__Secure-`/`__Host-` prefixes hold, a Secure cookie needs https, and SameSite=None needs Secure
- * (Chromium drops it otherwise). What survives becomes jar cookies (core/contracts/jar.ts) for a
+ * (Chromium drops it otherwise). The response of a cross-site request (the partner's site is not
+ * the page's, told by the captured Referer) sets only SameSite=None cookies: a browser ignores
+ * Lax and Strict ones there, and one without SameSite too (Chromium's Lax by default), since a
+ * pixel or beacon is never a top-level navigation. What survives becomes jar cookies (core/contracts/jar.ts) for a
  * `jar-merge` record: domain cookies as `.domain`, host-only ones as the bare host (Puppeteer's
  * convention, which the executor's jars use), `expires` in seconds (-1 = session).
  *
@@ -10,6 +13,7 @@
  */
 import { Cookie, CookieJar } from 'tough-cookie';
 import type { JarCookie } from '../../core/contracts/index.ts';
+import { sameSite as isSameSite } from '../../core/site.ts';
 
 export interface ParsedCookies {
   cookies: JarCookie[];
@@ -19,9 +23,14 @@ export interface ParsedCookies {
 
 const SAME_SITE: Readonly<Record<string, JarCookie['sameSite']>> = { strict: 'Strict', lax: 'Lax', none: 'None' };
 
-export async function cookiesFromResponse(setCookie: readonly string[], url: string, nowMs: number): Promise<ParsedCookies> {
+/**
+ * `pageUrl`: the page the request was sent from (its Referer; an origin-only Referer is enough for
+ * the site). Absent or not a URL: the request's context is unknown and no same-site rule applies.
+ */
+export async function cookiesFromResponse(setCookie: readonly string[], url: string, nowMs: number, pageUrl?: string): Promise<ParsedCookies> {
   // Most answers set nothing: no jar for them (this is on every delivery's path).
   if (setCookie.length === 0) return { cookies: [], rejected: 0 };
+  const crossSite = pageUrl !== undefined && isSameSite(pageUrl, url) === false;
   const cookies: JarCookie[] = [];
   let rejected = 0;
   // One throwaway jar per response: tough-cookie's checks live in setCookie.
@@ -34,7 +43,7 @@ export async function cookiesFromResponse(setCookie: readonly string[], url: str
       continue;
     }
     const sameSite = parsed.sameSite === undefined ? undefined : SAME_SITE[parsed.sameSite.toLowerCase()];
-    if (sameSite === 'None' && !parsed.secure) {
+    if ((sameSite === 'None' && !parsed.secure) || (crossSite && sameSite !== 'None')) {
       rejected += 1;
       continue;
     }

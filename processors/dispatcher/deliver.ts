@@ -120,7 +120,7 @@ export function createDeliver(options: DeliverOptions): Deliver {
         observer.attempt?.(partner.id, last, seconds);
         const cls = classifyStatus(status);
         if (cls === 'delivered') {
-          const { cookies, rejected } = await cookiesFromResponse(tried.response.setCookie, request.url, now());
+          const { cookies, rejected } = await cookiesFromResponse(tried.response.setCookie, request.url, now(), refererOf(request));
           if (rejected > 0) observer.cookiesRejected?.(partner.id, rejected);
           return report(partner.id, { kind: 'delivered', partner: partner.id, status, attempts: trimHistory(attempts, history), cookies });
         }
@@ -175,6 +175,12 @@ function errorFacts(error: unknown): { code: string; error: string } {
   const code = (error as { code?: unknown } | null)?.code;
   const name = error instanceof Error ? error.name : 'Error';
   return { code: typeof code === 'string' ? code : name, error: error instanceof Error ? error.message : String(error) };
+}
+
+/** The page a captured request was sent from, as its Referer says (header names as captured). */
+function refererOf(request: RequestRecord): string | undefined {
+  for (const [name, value] of Object.entries(request.headers)) if (name.toLowerCase() === 'referer') return value;
+  return undefined;
 }
 
 function trimHistory(attempts: DeliveryAttempt[], max: number): DeliveryAttempt[] {

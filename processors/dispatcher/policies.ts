@@ -37,9 +37,14 @@ export interface PartnerPolicy {
   load(): { executing: number; queued: number };
 }
 
-/** Whether a failure counts against the partner's breaker (the partner's fault, not ours). */
+/**
+ * Whether a failure counts against the partner's breaker (the partner's fault, not ours): a
+ * transient answer (5xx, 408: deliver.ts throws ERR_DISPATCH_STATUS inside the breaker only for
+ * those), a timeout, a network error. A partner answering 503 to everything trips it as a stalled
+ * one does, so its requests stop taking delivery slots for their in-memory attempts.
+ */
 export function breakerCounts(error: unknown): boolean {
-  return hasCode(error, 'ERR_EXECUTOR_UPSTREAM') || hasCode(error, 'ERR_TIMEOUT') || isNetworkError(error);
+  return hasCode(error, 'ERR_DISPATCH_STATUS') || hasCode(error, 'ERR_EXECUTOR_UPSTREAM') || hasCode(error, 'ERR_TIMEOUT') || isNetworkError(error);
 }
 
 /** A socket-level failure (refused, reset, TLS, DNS, undici's own timeouts) rather than an answer. */

@@ -102,6 +102,24 @@ describe('dispatcher role (real broker)', function () {
     expect(await readJson(admin, topics.dlq)).to.have.length(0);
   });
 
+  it('A down longer than its retry delay: its retry records wait in the retry consumer, not in the dispatcher; the same visitors\' requests to B go out meanwhile', async () => {
+    a.behaviour = () => ({ status: 503 });
+    // A minute before any retry of A is due: the test ends long before.
+    const d = await start({ retryBaseDelayMs: 60_000, retryMaxDelayMs: 60_000 });
+    // a-i and b-i are one visitor's page view (batch keys both by u-i).
+    await produce([...batch('a', 15, 'pa', A), ...batch('b', 15, 'pb', B)]);
+    await waitFor('B delivered all', () => total(b) >= 15, 30_000);
+    await waitFor('A\'s 15 requests wait in the retry consumer', () => d.retry.status().inFlight === 15, 30_000);
+    await waitFor('the dispatcher holds nothing of A', () => d.status().inFlight === 0 && d.status().buffered === 0, 10_000);
+    expect(total(a)).to.equal(0);
+    expect(d.stats().retried).to.equal(15);
+    // Stopping gives the waiting records up at once: uncommitted, read again by the next owner.
+    await d.stop(2_000);
+    const restarted = await start({ retryBaseDelayMs: 60_000, retryMaxDelayMs: 60_000 });
+    await waitFor('the retry records are read again after the restart', () => restarted.retry.status().inFlight === 15, 30_000);
+    expect(total(b), 'nothing delivered twice').to.equal(15);
+  });
+
   it('A stalls: its breaker opens (few calls reach it), B is unaffected, A is retried later', async () => {
     a.behaviour = () => 'stall';
     const d = await start({ breakerThreshold: 3, halfOpenAfterMs: 1_000 }, { concurrency: 4 });

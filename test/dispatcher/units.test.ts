@@ -132,6 +132,20 @@ describe('dispatcher: pure parts', () => {
       { name: 'strict', value: '1', domain: 'collect.partner-a.example', path: '/c', expires: -1, httpOnly: false, secure: false, sameSite: 'Strict' },
     ]);
   });
+
+  it('Set-Cookie of a cross-site request (the Referer is another site): only SameSite=None; Secure cookies, as Chromium keeps them', async () => {
+    const now = Date.parse('2026-12-01T00:00:00Z');
+    const lines = ['none=1; Domain=partner-a.example; Secure; SameSite=None', 'lax=1; SameSite=Lax', 'strict=1; SameSite=Strict', 'unset=1', 'insecure=1; SameSite=None'];
+    const url = 'https://collect.partner-a.example/hit';
+    const cross = await cookiesFromResponse(lines, url, now, 'https://shop.example/p/1');
+    expect(cross.cookies.map((c) => c.name)).to.deep.equal(['none']);
+    expect(cross.rejected, 'Lax, Strict, Lax by default and None without Secure').to.equal(4);
+    // Same site (schemeful: scheme and registrable domain): all but the insecure None.
+    const same = await cookiesFromResponse(lines, url, now, 'https://www.partner-a.example/');
+    expect(same.cookies.map((c) => c.name)).to.deep.equal(['none', 'lax', 'strict', 'unset']);
+    expect((await cookiesFromResponse(lines, url, now, 'http://www.partner-a.example/')).cookies.map((c) => c.name), 'http page: another site').to.deep.equal(['none']);
+    expect((await cookiesFromResponse(lines, url, now)).cookies, 'no Referer: context unknown, no same-site rule').to.have.length(4);
+  });
 });
 
 describe('dispatcher: delivery decisions (fake sender)', () => {
@@ -139,7 +153,7 @@ describe('dispatcher: delivery decisions (fake sender)', () => {
     createDeliver({ partners: PARTNERS, sender, policies, ...fast, ...(now === undefined ? {} : { now }) });
 
   it('2xx → delivered with the cookies; 400 → dead at once with the status and one attempt', async () => {
-    const sender = scriptedSender((r) => (r.url.includes('/bad') ? status(400) : { status: 200, setCookie: ['id=1; Domain=partner-a.example'], retryAfter: undefined }));
+    const sender = scriptedSender((r) => (r.url.includes('/bad') ? status(400) : { status: 200, setCookie: ['id=1; Domain=partner-a.example; Secure; SameSite=None', 'lax=1; Domain=partner-a.example'], retryAfter: undefined }));
     const deliver = deliverWith(sender);
     const good = await deliver({ request: req('1', 'pa', 'https://collect.partner-a.example/hit'), attempts: [] }, signal);
     expect(good).to.include({ kind: 'delivered', status: 200 });
@@ -169,16 +183,19 @@ describe('dispatcher: delivery decisions (fake sender)', () => {
     expect(old.kind === 'dead' && old.attempts.length).to.equal(3);
   });
 
-  it("the breaker opens after consecutive failures: a stalled partner is no longer called, the others are", async () => {
+  for (const [what, failure] of [['stalled (timeouts)', 'timeout'], ['answering 503', '503']] as const) it(`the breaker opens after consecutive failures: a partner ${what} is no longer called, the others are`, async () => {
     const sender = scriptedSender((r) => {
-      if (r.url.includes('partner-a')) throw new TimeoutError('delivery', 100);
+      if (r.url.includes('partner-a')) {
+        if (failure === 'timeout') throw new TimeoutError('delivery', 100);
+        return status(503);
+      }
       return status(204);
     });
     const deliver = deliverWith(sender, new PartnerPolicies({ breakerThreshold: 3, halfOpenAfterMs: 60_000 }));
     const outcomes = [];
     for (let i = 0; i < 5; i += 1) outcomes.push(await deliver({ request: req(`a${i}`, 'pa', 'https://collect.partner-a.example/hit'), attempts: [] }, signal));
     const toA = sender.calls.filter((c) => c.url.includes('partner-a')).length;
-    expect(toA, 'three timeouts open the breaker; later requests fail fast').to.equal(3);
+    expect(toA, 'three failures open the breaker; later requests fail fast').to.equal(3);
     expect(outcomes.every((o) => o.kind === 'retry')).to.equal(true);
     const b = await deliver({ request: req('b1', 'pb', 'https://collect.partner-b.example/hit'), attempts: [] }, signal);
     expect(b.kind).to.equal('delivered');

@@ -9,7 +9,7 @@
  * a snapshot on `pagehide`. The storage keys also serve the wipe after the visit.
  */
 import type { Protocol } from 'puppeteer-core';
-import { getDomain } from 'tldts';
+import { siteOf } from '../../../core/site.ts';
 import type { Logger } from '../../../core/log.ts';
 import { frameStoragePath } from '../in-page.ts';
 import type { Jar } from '../schemas.ts';
@@ -21,15 +21,7 @@ import { onSlot, type Slot } from '../slot.ts';
  */
 const learnedSites = new Map<string, string>();
 
-/**
- * The schemeful site of `u` as Chromium computes it: scheme + registrable domain by the public
- * suffix list, private suffixes included (`shop.github.io` is its own site); IP literals, single
- * labels and hosts that are themselves a suffix are their own site.
- */
-export function siteOf(u: URL): string {
-  const domain = getDomain(u.hostname, { allowPrivateDomains: true });
-  return `${u.protocol}//${domain ?? u.hostname}`;
-}
+export { siteOf };
 
 /** The storage key Chromium gives a frame of `origin` in a page at `pageUrl`. */
 export function frameStorageKey(origin: string, pageUrl: URL): string {
