@@ -79,6 +79,14 @@ export class StreamRunner {
   #stopping: Promise<void> | undefined;
   /** A produce is being retried because no broker answered (logged once per outage). */
   #brokerAway = false;
+  /**
+   * While no broker is reachable, records do not start (#process waits on this): their outputs
+   * could not be written, and work done meanwhile (a partner called, a page run) would be done
+   * again by whoever processes the record after a hand-over. Settles when a produce got through.
+   */
+  #brokerBack: { promise: Promise<void>; resolve: () => void } | undefined;
+  /** Records whose produce is being retried (#produceAgain); the gate opens when none is left. */
+  #producingAgain = 0;
   #fatal: unknown;
   #resolveClosed: () => void = noop;
   #rejectClosed: (error: unknown) => void = noop;
@@ -447,6 +455,7 @@ export class StreamRunner {
   #process(task: PartitionTask, record: ConsumedRecord): Promise<void> {
     const { signal } = task.abort;
     if (signal.aborted) return Promise.resolve();
+    if (this.#brokerBack !== undefined) return this.#afterBrokerBack(this.#brokerBack.promise, signal).then(() => this.#process(task, record));
     return new Promise<void>((resolve) => {
       const producer = this.#producer!;
       let over = false;
@@ -522,6 +531,19 @@ export class StreamRunner {
     });
   }
 
+  /** Resolves when the broker is back or the record was given up (then #process returns at once). */
+  #afterBrokerBack(back: Promise<void>, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      signal.addEventListener('abort', done, { once: true });
+      void back.then(done);
+    });
+  }
+
   /**
    * A produce that failed because no broker was reachable is tried again while the record is still
    * this member's, up to `brokerRetryMs`: a broker restart must not stop the application (its key
@@ -532,25 +554,41 @@ export class StreamRunner {
     const giveUpAt = Date.now() + this.settings.brokerRetryMs;
     let delay = 250;
     let last = error;
-    while (last instanceof BrokerUnreachableError && !signal.aborted && Date.now() + delay < giveUpAt) {
-      if (!this.#brokerAway) {
-        this.#brokerAway = true;
-        this.#log.warn({ groupId: this.groupId, err: last, retryForMs: this.settings.brokerRetryMs }, 'no broker reachable: producing again until it is back');
-      }
-      await new Promise((resolve) => setTimeout(resolve, delay));
-      delay = Math.min(delay * 2, 5_000);
-      try {
-        const metadata = await this.#producer!.send(records);
-        if (this.#brokerAway) {
-          this.#brokerAway = false;
-          this.#log.info({ groupId: this.groupId }, 'broker reachable again: produce resumed');
+    this.#producingAgain += 1;
+    try {
+      while (last instanceof BrokerUnreachableError && !signal.aborted && Date.now() + delay < giveUpAt) {
+        if (!this.#brokerAway) {
+          this.#brokerAway = true;
+          let resolve: () => void = noop;
+          const promise = new Promise<void>((r) => (resolve = r));
+          this.#brokerBack = { promise, resolve };
+          this.#log.warn({ groupId: this.groupId, err: last, retryForMs: this.settings.brokerRetryMs }, 'no broker reachable: producing again until it is back; no new record starts meanwhile');
         }
-        return metadata;
-      } catch (again) {
-        last = again;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(delay * 2, 5_000);
+        try {
+          const metadata = await this.#producer!.send(records);
+          if (this.#brokerAway) this.#log.info({ groupId: this.groupId }, 'broker reachable again: produce resumed');
+          this.#releaseGate();
+          return metadata;
+        } catch (again) {
+          last = again;
+        }
       }
+      throw last;
+    } finally {
+      this.#producingAgain -= 1;
+      // Nobody is left to find out that the broker is back (revoked, or the record failed): let
+      // records start again; the next produce that fails closes the gate again.
+      if (this.#producingAgain === 0) this.#releaseGate();
     }
-    throw last;
+  }
+
+  #releaseGate(): void {
+    this.#brokerAway = false;
+    const back = this.#brokerBack;
+    this.#brokerBack = undefined;
+    back?.resolve();
   }
 
   /** A finished record: counts toward the watermark; metrics are added up per microtask. */

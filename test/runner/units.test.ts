@@ -19,6 +19,7 @@ import {
   type RunnerOptions,
 } from '../../runtime/runner/index.ts';
 import { InMemoryStoreProvider, changelogRestorer } from '../../state/index.ts';
+import { BrokerUnreachableError } from '../../core/errors.ts';
 import type { ChangelogBinding } from '../../runtime/runner/index.ts';
 import { MapChangelog, eventRecord, parseEvent, sorted, waitFor } from './helpers.ts';
 
@@ -246,6 +247,47 @@ describe('runner: behaviour on the embedded client', () => {
     expect(await committed(groupId, source)).to.deep.equal([-1]);
     for (const gate of gates.filter((g) => g.key === 'u0')) gate.release();
     await waitFor('committed 3', async () => (await committed(groupId, source))[0] === 3, 5000);
+  });
+
+  it('while no broker is reachable no new record starts (its work would be done again); once a produce gets through, the rest run, none lost', async () => {
+    const source = name('away');
+    const out = name('away-out');
+    const groupId = name('g');
+    broker.createTopics([{ name: source, partitions: 1 }, { name: out, partitions: 1 }]);
+    const base = await client.producer();
+    await base.send(Array.from({ length: 30 }, (_, i) => eventRecord(source, `u${i}`, i)));
+    // The broker is "away" until the test brings it back: every produce fails as an unreachable one does.
+    let away = false;
+    const flaky: KafkaProducer = {
+      send: (records) => (away ? Promise.reject(new BrokerUnreachableError(['127.0.0.1:9'], 100)) : base.send(records)),
+      close: () => Promise.resolve(),
+    };
+    let started = 0;
+    const r = runner({
+      groupId,
+      topic: source,
+      producer: flaky,
+      concurrency: 4,
+      commitIntervalMs: 0,
+      brokerRetryMs: 30_000,
+      handler: async (record) => {
+        started += 1;
+        if (parseEvent(record).seq === 5) away = true;
+        await sleep(5);
+        return [{ topic: out, key: record.key, value: 'x' }];
+      },
+    });
+    await r.start();
+    await waitFor('the first produce failed', () => started >= 6, 5000, 5);
+    await sleep(600); // several retry rounds (250 ms, 500 ms)
+    const whileAway = started;
+    await sleep(400);
+    expect(started, 'no record started while the broker stayed away').to.equal(whileAway);
+    expect(whileAway, 'at most the records running when it went away (concurrency 4) after the 6th').to.be.at.most(6 + 4);
+    away = false;
+    await waitFor('all 30 processed', () => r.status().processed === 30, 10_000);
+    expect(started, 'each record ran once').to.equal(30);
+    await waitFor('committed to the end', async () => (await committed(groupId, source))[0] === 30, 5000);
   });
 
   it('rebalance with an awaited revoke: in-flight work finishes and is committed before the hand-off; no record runs twice', async () => {
