@@ -26,8 +26,9 @@ import type {
 } from '../kafka/types.ts';
 import { settledWithin } from '../../core/async.ts';
 import { componentLogger, type Logger } from '../../core/log.ts';
-import { BrokerUnreachableError, InvalidInputError, RecordFailedError, RestoreFailedError, RunnerStateError } from '../../core/errors.ts';
+import { InvalidInputError, RecordFailedError, RestoreFailedError, RunnerStateError } from '../../core/errors.ts';
 import { verifyTopicRequirements, type TopicRequirements } from './checks.ts';
+import { BrokerGate } from './broker-gate.ts';
 import { KeyScheduler } from './key-scheduler.ts';
 import { PartitionTask, type RecordJob } from './partition-task.ts';
 import { RunnerMetrics } from './metrics.ts';
@@ -78,15 +79,8 @@ export class StreamRunner {
   #unreported = { ok: 0, error: 0 };
   #stopping: Promise<void> | undefined;
   /** A produce is being retried because no broker answered (logged once per outage). */
-  #brokerAway = false;
-  /**
-   * While no broker is reachable, records do not start (#process waits on this): their outputs
-   * could not be written, and work done meanwhile (a partner called, a page run) would be done
-   * again by whoever processes the record after a hand-over. Settles when a produce got through.
-   */
-  #brokerBack: { promise: Promise<void>; resolve: () => void } | undefined;
-  /** Records whose produce is being retried (#produceAgain); the gate opens when none is left. */
-  #producingAgain = 0;
+  /** Produce retries and the start gate while no broker is reachable (broker-gate.ts); made in start(). */
+  #gate: BrokerGate | undefined;
   #fatal: unknown;
   #resolveClosed: () => void = noop;
   #rejectClosed: (error: unknown) => void = noop;
@@ -126,7 +120,8 @@ export class StreamRunner {
     try {
       this.#admin = await client.admin();
       await this.#verifyTopics(this.#admin);
-      this.#producer = this.#options.producer ?? (await client.producer(this.#options.clientId ? { clientId: this.#options.clientId } : {}));
+      const producer = (this.#producer = this.#options.producer ?? (await client.producer(this.#options.clientId ? { clientId: this.#options.clientId } : {})));
+      this.#gate = new BrokerGate((records) => producer.send(records), this.settings.brokerRetryMs, this.#log, this.groupId);
       const s = this.settings;
       this.#consumer = client.consumer({
         groupId: this.groupId,
@@ -455,7 +450,7 @@ export class StreamRunner {
   #process(task: PartitionTask, record: ConsumedRecord): Promise<void> {
     const { signal } = task.abort;
     if (signal.aborted) return Promise.resolve();
-    if (this.#brokerBack !== undefined) return this.#afterBrokerBack(this.#brokerBack.promise, signal).then(() => this.#process(task, record));
+    if (this.#gate?.closed !== undefined) return this.#gate.whenOpen(signal).then(() => this.#process(task, record));
     return new Promise<void>((resolve) => {
       const producer = this.#producer!;
       let over = false;
@@ -502,7 +497,7 @@ export class StreamRunner {
       };
       const send = (records: readonly ProduceRecord[]): Promise<RecordMetadata[]> => {
         const first = producer.send(records);
-        const sending$ = this.settings.brokerRetryMs === 0 ? first : first.catch((error: unknown) => this.#produceAgain(records, signal, error));
+        const sending$ = this.settings.brokerRetryMs === 0 ? first : first.catch((error: unknown) => this.#gate!.produceAgain(records, signal, error));
         sending += 1;
         // Also marks the promise handled: a caller that drops it must not get an unhandled rejection.
         sending$.then(sent, notSent);
@@ -529,66 +524,6 @@ export class StreamRunner {
       if (isPromiseLike(result)) result.then(handled, fail);
       else handled(result);
     });
-  }
-
-  /** Resolves when the broker is back or the record was given up (then #process returns at once). */
-  #afterBrokerBack(back: Promise<void>, signal: AbortSignal): Promise<void> {
-    if (signal.aborted) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const done = (): void => {
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      signal.addEventListener('abort', done, { once: true });
-      void back.then(done);
-    });
-  }
-
-  /**
-   * A produce that failed because no broker was reachable is tried again while the record is still
-   * this member's, up to `brokerRetryMs`: a broker restart must not stop the application (its key
-   * keeps its slot meanwhile, so the key's order holds; nothing is committed past it). Any other
-   * error, a revocation or the budget's end ends the retries with the last error.
-   */
-  async #produceAgain(records: readonly ProduceRecord[], signal: AbortSignal, error: unknown): Promise<RecordMetadata[]> {
-    const giveUpAt = Date.now() + this.settings.brokerRetryMs;
-    let delay = 250;
-    let last = error;
-    this.#producingAgain += 1;
-    try {
-      while (last instanceof BrokerUnreachableError && !signal.aborted && Date.now() + delay < giveUpAt) {
-        if (!this.#brokerAway) {
-          this.#brokerAway = true;
-          let resolve: () => void = noop;
-          const promise = new Promise<void>((r) => (resolve = r));
-          this.#brokerBack = { promise, resolve };
-          this.#log.warn({ groupId: this.groupId, err: last, retryForMs: this.settings.brokerRetryMs }, 'no broker reachable: producing again until it is back; no new record starts meanwhile');
-        }
-        await new Promise((resolve) => setTimeout(resolve, delay));
-        delay = Math.min(delay * 2, 5_000);
-        try {
-          const metadata = await this.#producer!.send(records);
-          if (this.#brokerAway) this.#log.info({ groupId: this.groupId }, 'broker reachable again: produce resumed');
-          this.#releaseGate();
-          return metadata;
-        } catch (again) {
-          last = again;
-        }
-      }
-      throw last;
-    } finally {
-      this.#producingAgain -= 1;
-      // Nobody is left to find out that the broker is back (revoked, or the record failed): let
-      // records start again; the next produce that fails closes the gate again.
-      if (this.#producingAgain === 0) this.#releaseGate();
-    }
-  }
-
-  #releaseGate(): void {
-    this.#brokerAway = false;
-    const back = this.#brokerBack;
-    this.#brokerBack = undefined;
-    back?.resolve();
   }
 
   /** A finished record: counts toward the watermark; metrics are added up per microtask. */
