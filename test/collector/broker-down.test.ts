@@ -53,6 +53,7 @@ describe('collector: broker down and back', function () {
     let rssMax = rssBefore;
     const statuses = new Map<number, number>();
     const reasons = new Set<string>();
+    const mismatched: string[] = [];
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < REQUESTS) {
@@ -60,7 +61,12 @@ describe('collector: broker down and back', function () {
         const answer = await post(c!.url, JSON.stringify(pageView({ userId: `down-${i}`, data: { pad: 'x'.repeat(1000) } })));
         statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
         if (answer.status === 204) accepted.push(`down-${i}`);
-        else reasons.add((JSON.parse(answer.body) as { error: { reason: string } }).error.reason);
+        else {
+          const { code, reason } = (JSON.parse(answer.body) as { error: { code: string; reason: string } }).error;
+          reasons.add(reason);
+          // Shed by the collector's own bound, or the broker's silence: the code tells which.
+          if (code !== (reason.startsWith('too many events waiting') ? 'ERR_COLLECTOR_OVERLOADED' : 'ERR_KAFKA_BROKER_UNREACHABLE')) mismatched.push(`${code}: ${reason}`);
+        }
         if (i % 50 === 0) rssMax = Math.max(rssMax, process.memoryUsage().rss);
       }
     };
@@ -69,6 +75,7 @@ describe('collector: broker down and back', function () {
     const growthMb = (rssMax - rssBefore) / 2 ** 20;
     console.log(`      while down: ${JSON.stringify(Object.fromEntries(statuses))}, RSS +${growthMb.toFixed(1)} MiB, reasons: ${[...reasons].join(' | ')}`);
     expect(statuses.get(503)).to.equal(REQUESTS);
+    expect(mismatched, 'answers whose code does not match their reason').to.deep.equal([]);
     expect([...reasons].every((r) => /did not acknowledge within 1000 ms|too many events waiting|refused or could not be reached/.test(r))).to.equal(true);
     // The bound, as the collector measured it: no wait for the broker went past the bucket above produceTimeoutMs.
     const over = (le: string): number => Number(new RegExp(`_bucket\\{le="${le}",result="timeout"\\} (\\d+)`).exec(metrics)?.[1] ?? '0');

@@ -11,6 +11,11 @@ import { clientIp, maskIp, parseCidr, trustedProxies } from '../../runtime/roles
 import { visitorId } from '../../runtime/roles/collector/ids.ts';
 import { originAllowed } from '../../runtime/roles/collector/routes.ts';
 import { loadTag } from '../../runtime/roles/collector/tag.ts';
+import { EventProducer } from '../../runtime/roles/collector/produce.ts';
+import { buildCollectorApp } from '../../runtime/roles/collector/server.ts';
+import { silentLogger } from '../../core/log.ts';
+import type { KafkaClient, KafkaProducer } from '../../runtime/kafka/types.ts';
+import { Registry } from 'prom-client';
 
 describe('collector units', () => {
   describe('client address', () => {
@@ -83,6 +88,38 @@ describe('collector units', () => {
       expect(tag.gzip.length).to.equal(size);
       expect(tag.etag).to.match(/^"[A-Za-z0-9_-]{22}"$/);
       expect(() => new Function(tag.text)).to.not.throw();
+    });
+  });
+
+  describe('shedding load', () => {
+    // A broker that takes produce requests and never answers them: only the collector's own
+    // bound can refuse the next event (the broker-down suite runs this against a stopped broker).
+    const silentBroker = { producer: async () => ({ send: () => new Promise(() => undefined), close: async () => undefined }) as unknown as KafkaProducer } as unknown as KafkaClient;
+
+    it('past collector.maxInFlight: 503 at once with ERR_COLLECTOR_OVERLOADED, while the waiting ones time out as ERR_KAFKA_BROKER_UNREACHABLE', async () => {
+      const settings = loadSettings({ env: {}, flags: { collector: { maxInFlight: 3, produceTimeoutMs: 300, allowedOrigins: [] } } }).collector;
+      const producer = new EventProducer({ client: silentBroker, topic: 't', produceTimeoutMs: 300, maxInFlight: 3, logger: silentLogger() });
+      const app = await buildCollectorApp({ settings, producer, readiness: () => ({ ready: true, reasons: [] }), registry: new Registry(), logger: silentLogger() });
+      try {
+        const post = (i: number) => app.inject({ method: 'POST', url: '/collect', headers: { 'content-type': 'text/plain', 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36' }, payload: JSON.stringify({ type: 'page_view', userId: `u-${i}`, page: { url: 'https://www.shop.example/' } }) });
+        const waiting = [post(0), post(1), post(2)];
+        await new Promise((r) => setTimeout(r, 50));
+        const started = Date.now();
+        const shed = await post(3);
+        expect(Date.now() - started, 'refused without waiting for the broker').to.be.below(250);
+        expect(shed.statusCode).to.equal(503);
+        expect(shed.headers['retry-after']).to.equal('1');
+        expect(shed.json()).to.deep.equal({ error: { code: 'ERR_COLLECTOR_OVERLOADED', field: 'collector', reason: 'too many events waiting for the broker (collector.maxInFlight 3)' } });
+        for (const answer of await Promise.all(waiting)) {
+          expect(answer.statusCode).to.equal(503);
+          expect((answer.json() as { error: { code: string; reason: string } }).error).to.include({ code: 'ERR_KAFKA_BROKER_UNREACHABLE', reason: 'the broker did not acknowledge within 300 ms' });
+        }
+        // The timed-out records are still the producer's: they hold memory, so they still count.
+        expect(producer.inFlight).to.equal(3);
+        expect((await post(4)).json()).to.have.nested.property('error.code', 'ERR_COLLECTOR_OVERLOADED');
+      } finally {
+        await app.close();
+      }
     });
   });
 
