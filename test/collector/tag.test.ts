@@ -2,7 +2,8 @@
  * The tag in a real Chromium (DESIGN.md "The first-party tag and the collector"): a page on
  * 127.0.0.1 includes GET /tag.js from a running collector on another port; the events that reach
  * the topic carry what the page's own navigator, screen, Intl and document report (read in the
- * same page), the consent pushed before the tag loaded, the dataLayer and a custom event.
+ * same page), the consent pushed before the tag loaded, the dataLayer, a custom event and an event
+ * pushed before load ahead of the consent (it carries none: pushes are applied in order).
  */
 import { expect } from 'chai';
 import { createServer, type Server } from 'node:http';
@@ -17,6 +18,7 @@ function sitePage(collectorUrl: string): string {
   return `<!doctype html><html><head><title>Product 42 — Shop</title>
 <script>window.dataLayer = [{ pageType: 'product', sku: 'P42' }];
 window.tagstream = window.tagstream || [];
+tagstream.push(['event', 'before_consent', { early: true }]);
 tagstream.push(['consent', { analytics: true, advertising: false }]);</script>
 <script async src="${collectorUrl}/tag.js"></script></head><body><h1>Product 42</h1></body></html>`;
 }
@@ -118,6 +120,11 @@ describe('collector: the tag in a real Chromium', function () {
       expect(customEvent.data).to.deep.equal({ pageType: 'product', sku: 'P42', qty: 2 });
       expect(customEvent.consent).to.deep.equal({ analytics: true, advertising: false });
       expect((await c.produced()).filter((r) => r.value.type === 'page_view'), 'exactly one page view').to.have.length(1);
+      // Pushed before the tag loaded and before the consent: applied in order, so it carries none.
+      const early = await eventually(20_000, async () => (await c.produced()).find((r) => r.value.type === 'before_consent'));
+      expect(early, 'the event pushed before load').to.not.equal(undefined);
+      expect((early!.value as Record<string, unknown>).consent).to.deep.equal({});
+      expect((early!.value as Record<string, unknown>).data).to.deep.equal({ pageType: 'product', sku: 'P42', early: true });
     } finally {
       await page.close();
     }

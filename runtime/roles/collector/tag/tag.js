@@ -100,15 +100,16 @@
   /**
    * @param {string} type
    * @param {unknown} data
+   * @param {Record<string, boolean>} [given] the consent at the push (a push made before load)
    */
-  function send(type, data) {
+  function send(type, data, given) {
     var ref = document.referrer;
     /** @type {Record<string, unknown>} */
     var body = {
       type: type,
       page: { url: location.href, referrer: /^https?:/.test(ref) ? ref : '', title: document.title },
       device: device(),
-      consent: Object.assign({}, consent),
+      consent: Object.assign({}, given || consent),
       data: Object.assign(dataLayer(), isObj(data) ? data : {}),
     };
     if (userId) body.userId = userId;
@@ -133,15 +134,20 @@
   }
 
   var queue = Array.isArray(w.tagstream) ? /** @type {unknown[]} */ (w.tagstream) : [];
+  /** @type {[string, unknown, Record<string, boolean>][]} */
   var events = [];
-  // Pushes made before the tag loaded, in order; the page view carries the consent they set.
+  // Pushes made before the tag loaded, in order: each event carries the consent given before it
+  // (not a grant pushed after it); the page view, sent first, carries all of them.
   for (var i = 0; i < queue.length; i++) {
     var cmd = queue[i];
-    if (Array.isArray(cmd) && cmd[0] === 'event') events.push(cmd);
-    else apply(cmd);
+    if (Array.isArray(cmd) && cmd[0] === 'event') {
+      if (typeof cmd[1] === 'string' && cmd[1]) events.push([cmd[1], cmd[2], Object.assign({}, consent)]);
+    } else apply(cmd);
   }
   send('page_view', undefined);
-  for (var j = 0; j < events.length; j++) apply(events[j]);
+  events.forEach(function (e) {
+    send(e[0], e[1], e[2]);
+  });
   w.tagstream = {
     push: function () {
       for (var a = 0; a < arguments.length; a++) apply(arguments[a]);
