@@ -33,6 +33,11 @@ export function pipelineCounter(registry: Registry): PipelineCounter {
   }));
 }
 
+/** The series of `stage` for `partner`, bound once (a hot path then skips the labels lookup per call). */
+export function stageSeries(counter: PipelineCounter, stage: PipelineStage, partner: string | null): { inc(n?: number): void } {
+  return counter.labels({ stage, partner: partner ?? '' });
+}
+
 /** Counts `n` units reaching `stage` for `partner` (null = unattributed or not per partner). */
 export function countStage(counter: PipelineCounter, stage: PipelineStage, partner: string | null, n = 1): void {
   counter.inc({ stage, partner: partner ?? '' }, n);

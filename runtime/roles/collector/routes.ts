@@ -12,6 +12,7 @@ import { checkShape, parseBody, toEvent } from './body.ts';
 import { clientIp, maskIp, type TrustCheck } from './client-ip.ts';
 import { visitorId } from './ids.ts';
 import type { CollectorMetrics } from './metrics.ts';
+import { stageSeries } from '../../metrics/pipeline.ts';
 import type { EventProducer } from './produce.ts';
 import type { CollectorSettings } from './settings.ts';
 import { loadTag } from './tag.ts';
@@ -59,9 +60,9 @@ export function collectorRoutes(app: FastifyInstance, options: CollectorRoutesOp
 
   // The accepted path's series, bound once: prom-client hashes a labels object on every call otherwise.
   const hot: HotSeries = {
-    accepted: options.metrics.requests.labels('accepted'),
-    produceOk: options.metrics.produceSeconds.labels('ok'),
-    collected: options.metrics.pipeline.labels('collected', ''),
+    accepted: options.metrics.requests.labels({ outcome: 'accepted' }),
+    produceOk: options.metrics.produceSeconds.labels({ result: 'ok' }),
+    collected: stageSeries(options.metrics.pipeline, 'collected', null),
   };
   app.post('/collect', async (req, reply) => collect(req, reply, options, hot));
 }
