@@ -70,7 +70,8 @@ for (let r = 0; r < rounds; r++) {
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+  const v = s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+  return Math.round(v * 100) / 100; // 18.05, not 18.049999999999997
 };
 const spread = (xs: number[]): string => `${Math.min(...xs)}–${Math.max(...xs)}`;
 process.stdout.write(`A: ${sides[0]?.dir} ${sides[0]?.extra} ${JSON.stringify(sides[0]?.env)}\nB: ${sides[1]?.dir} ${sides[1]?.extra} ${JSON.stringify(sides[1]?.env)}\n`);
