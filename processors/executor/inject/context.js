@@ -51,6 +51,7 @@ export function createAttribution(cfg, ts) {
   var E = Error;
   // Loosely typed: prepareStackTrace is V8's, absent from the DOM's types.
   var ER = /** @type {Record<string, unknown>} */ (/** @type {unknown} */ (E));
+  var hasOwn = Object.prototype.hasOwnProperty;
   /** @param {Error} _e @param {{ getScriptNameOrSourceURL(): unknown, isEval(): boolean, getEvalOrigin(): unknown }[]} frames */
   function scriptsOf(_e, frames) {
     /** @type {string[]} */
@@ -72,7 +73,7 @@ export function createAttribution(cfg, ts) {
    * @returns {string[] | null}
    */
   function stackScripts() {
-    var had = Object.prototype.hasOwnProperty.call(E, 'prepareStackTrace');
+    var had = Reflect.apply(hasOwn, E, ['prepareStackTrace']);
     var prev = had ? ER.prepareStackTrace : undefined;
     /** @type {unknown} */
     var out = null;
