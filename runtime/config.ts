@@ -130,6 +130,11 @@ export const SettingsSchema = z
          * untrusted ones); costs ~30% more CPU per view (docs/executor.md).
          */
         trustedClose: z.boolean().default(false),
+        /**
+         * Plain fetch/sendBeacon sends to captureHosts are taken in the page, not through
+         * Chromium's network stack (same record, less CPU: docs/executor.md "In-page capture").
+         */
+        inPageCapture: z.boolean().default(true),
         /** Chromium's OS sandbox; absent = on unless running as root (Chromium refuses it there). */
         sandbox: z.boolean().optional(),
       })
@@ -226,6 +231,7 @@ export const ENV_SETTINGS: Record<string, { path: string[]; parse: (v: string) =
   EXECUTOR_HEADLESS: { path: ['executor', 'headless'], parse: (v) => v },
   EXECUTOR_ALLOW_PRIVATE_NETWORK: { path: ['executor', 'allowPrivateNetwork'], parse: parseBool },
   EXECUTOR_TRUSTED_CLOSE: { path: ['executor', 'trustedClose'], parse: parseBool },
+  EXECUTOR_IN_PAGE_CAPTURE: { path: ['executor', 'inPageCapture'], parse: parseBool },
   EXECUTOR_SANDBOX: { path: ['executor', 'sandbox'], parse: parseBool },
   COUCHBASE_CONNECTION_STRING: { path: ['couchbase', 'connectionString'], parse: (v) => v },
   COUCHBASE_BUCKET: { path: ['couchbase', 'bucket'], parse: (v) => v },

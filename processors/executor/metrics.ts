@@ -23,6 +23,8 @@ export interface ExecutorMetrics {
   browsersReplaced: Counter<string>;
   pagesRecycled: Counter<string>;
   terminations: Counter<string>;
+  /** Sends taken in the page (inject/capture.js) instead of through Chromium's network stack. */
+  inPageCaptured: Counter<'transport'>;
   /** Jar entries the budget dropped; `where` is the cookie domain or localStorage origin, never a value. */
   jarDropped: Counter<'partner' | 'where' | 'kind' | 'limit'>;
 }
@@ -92,6 +94,12 @@ export function executorMetrics(registry: Registry = register): ExecutorMetrics 
     terminations: new Counter({
       name: 'tagstream_executor_script_terminations_total',
       help: 'Partner scripts terminated because they did not yield within their budget',
+      registers,
+    }),
+    inPageCaptured: new Counter({
+      name: 'tagstream_executor_in_page_captures_total',
+      help: "Captured sends (fetch, beacon) taken in the page instead of through Chromium's network stack (executor.inPageCapture)",
+      labelNames: ['transport'],
       registers,
     }),
     jarDropped: new Counter({

@@ -36,6 +36,12 @@ export interface ExecutorOptions {
    */
   trustedClose?: boolean;
   /**
+   * Plain `fetch` and `sendBeacon` sends to a partner's `captureHosts` are taken in the page from
+   * the Request the browser builds and never enter Chromium's network stack (inject/capture.js);
+   * the captured record is the same (docs/executor.md "In-page capture"). Default true.
+   */
+  inPageCapture?: boolean;
+  /**
    * Page clock: `fake-timers` (default; injected, jumps to the next timer) or `cdp-virtual-time`
    * (experimental: Chromium's virtual time policy, kept for comparison).
    */
@@ -82,6 +88,7 @@ export function settingsOf(opts: ExecutorOptions): PoolSettings {
     sandbox: opts.sandbox ?? !runningAsRoot(),
     quietWindowMs: opts.quietWindowMs ?? 5000,
     trustedClose: opts.trustedClose ?? false,
+    inPageCapture: opts.inPageCapture ?? true,
     clock: opts.clock ?? 'fake-timers',
     acquireTimeoutMs: opts.acquireTimeoutMs ?? 60_000,
     idleRealMs: opts.idleRealMs ?? 15,

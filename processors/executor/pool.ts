@@ -113,6 +113,7 @@ export class Executor {
       clock: this.#opts.clock,
       quietWindowMs: this.#opts.quietWindowMs,
       idleRealMs: this.#opts.idleRealMs,
+      inPageCapture: this.#opts.inPageCapture,
       allowPrivateNetwork: this.#opts.allowPrivateNetwork,
       cache: this.#cache,
       logger: this.#log,
@@ -348,7 +349,7 @@ export class Executor {
   }
 
   async #newSlot(owner: BrowserHandle): Promise<PooledSlot> {
-    const slot: PooledSlot = Object.assign(await openSlot(owner.session, this.#log, this.#opts.trustedClose), { owner });
+    const slot: PooledSlot = Object.assign(await openSlot(owner.session, this.#log, this.#opts.trustedClose, this.#opts.inPageCapture), { owner });
     owner.slots.add(slot);
     return slot;
   }

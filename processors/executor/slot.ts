@@ -37,6 +37,12 @@ export interface Slot {
   storageChange: ((c: StorageChange) => void) | null;
   /** Called with each message of the page's leave binding (page/leave.ts). */
   leaveMessage: ((payload: string) => void) | null;
+  /** Called with each send the page took itself (inject/capture.js, Router.fromPage). */
+  pageCapture: ((payload: string) => void) | null;
+  /** The tab has the page's binding (trusted close or in-page capture). */
+  pageChannel: boolean;
+  /** Visits end as a closed tab (page/leave.ts). */
+  readonly trustedClose: boolean;
   /** The tab's window, minimized for good (-1: none; page/leave.ts cannot hide the page then). */
   windowId: number;
   /** The closing tab's window is minimized (page/leave.ts): shown again before the next visitor. */
@@ -89,7 +95,7 @@ const DENIED_PERMISSIONS = [
  * (page/leave.ts): the Runtime domain for the leave binding, and the window minimized for good.
  * Off, a visit ends with the lifecycle events dispatched from script (untrusted), at less cost.
  */
-export async function openSlot(bs: CDPSession, log: Logger, trustedClose = false): Promise<OpenedSlot> {
+export async function openSlot(bs: CDPSession, log: Logger, trustedClose = false, inPageCapture = false): Promise<OpenedSlot> {
   const { browserContextId } = await bs.send('Target.createBrowserContext', { disposeOnDetach: true });
   const { targetId } = await bs.send('Target.createTarget', { url: 'about:blank', browserContextId });
   const { sessionId } = await bs.send('Target.attachToTarget', { targetId, flatten: true });
@@ -112,6 +118,9 @@ export async function openSlot(bs: CDPSession, log: Logger, trustedClose = false
     workerEnv: null,
     storageChange: null,
     leaveMessage: null,
+    pageCapture: null,
+    pageChannel: trustedClose || inPageCapture,
+    trustedClose,
     windowId: -1,
     hiddenTab: false,
     frameToken: randomUUID().replace(/-/g, ''),
@@ -127,7 +136,10 @@ export async function openSlot(bs: CDPSession, log: Logger, trustedClose = false
   });
   watchStorage(slot);
   session.on('Runtime.bindingCalled', (b: Protocol.Runtime.BindingCalledEvent) => {
-    if (b.name === LEAVE_BINDING) slot.leaveMessage?.(b.payload);
+    if (b.name !== LEAVE_BINDING) return;
+    // "c:…": a send taken in the page (inject/capture.js); anything else is the closing tab's.
+    if (b.payload.startsWith('c:')) slot.pageCapture?.(b.payload.slice(2));
+    else slot.leaveMessage?.(b.payload);
   });
   session.on('Target.attachedToTarget', (ev: Protocol.Target.AttachedToTargetEvent) => hookWorker(slot, ev));
   session.on('Inspector.targetCrashed', () => {
@@ -140,7 +152,7 @@ export async function openSlot(bs: CDPSession, log: Logger, trustedClose = false
     // Storage changes as they happen: what the jar keeps when the page cannot be read at the end.
     session.send('DOMStorage.enable'),
     // Bindings reach new documents only with the Runtime domain enabled.
-    trustedClose ? session.send('Runtime.enable').then(() => session.send('Runtime.addBinding', { name: LEAVE_BINDING })) : Promise.resolve(),
+    slot.pageChannel ? session.send('Runtime.enable').then(() => session.send('Runtime.addBinding', { name: LEAVE_BINDING })) : Promise.resolve(),
     // Minimized for good: focus emulation (below) keeps the page visible; page/leave.ts turns it
     // off to hide the page when the tab closes.
     trustedClose

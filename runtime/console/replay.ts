@@ -15,7 +15,7 @@ import type { ConsoleReplay } from './server.ts';
 export interface ConsoleReplayOptions {
   partners: readonly PartnerConfig[];
   /** The settings' executor options (private network, headless, sandbox); one browser, one tab. */
-  executor: Pick<ExecutorOptions, 'allowPrivateNetwork' | 'headless' | 'sandbox' | 'trustedClose' | 'jarBudget' | 'logger'>;
+  executor: Pick<ExecutorOptions, 'allowPrivateNetwork' | 'headless' | 'sandbox' | 'trustedClose' | 'inPageCapture' | 'jarBudget' | 'logger'>;
 }
 
 export interface ConsoleReplayer {

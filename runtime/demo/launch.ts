@@ -69,7 +69,7 @@ export async function startRunExtras(given: Settings, options: RunExtrasOptions)
       const { executor } = settings;
       replayer = consoleReplayer({
         partners,
-        executor: { allowPrivateNetwork: executor.allowPrivateNetwork, headless: executor.headless, trustedClose: executor.trustedClose, jarBudget: settings.limits.jar, ...(executor.sandbox === undefined ? {} : { sandbox: executor.sandbox }) },
+        executor: { allowPrivateNetwork: executor.allowPrivateNetwork, headless: executor.headless, trustedClose: executor.trustedClose, inPageCapture: executor.inPageCapture, jarBudget: settings.limits.jar, ...(executor.sandbox === undefined ? {} : { sandbox: executor.sandbox }) },
       });
       const replay = replayer.action;
       const links = demo === undefined ? [] : [{ label: 'demo shop', url: demo.shop.url }, { label: 'partner inbox', url: demo.inbox.url }];

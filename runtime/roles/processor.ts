@@ -216,6 +216,7 @@ export function executorOptionsFrom(settings: Settings): Parameters<typeof creat
     allowPrivateNetwork: settings.executor.allowPrivateNetwork,
     jarBudget: settings.limits.jar,
     trustedClose: settings.executor.trustedClose,
+    inPageCapture: settings.executor.inPageCapture,
     ...(settings.executor.sandbox === undefined ? {} : { sandbox: settings.executor.sandbox }),
   };
 }

@@ -17,6 +17,7 @@
  * are the executor's own.
  */
 /** @import { BootConfig } from './state.js' */
+import { createQuickCapture } from './capture.js';
 import { createAttribution, createPending } from './context.js';
 import { createSettle, installDate, installTimers, pageTime } from './clock.js';
 import { emulateEnvironment, freshStorage } from './environment.js';
@@ -39,7 +40,7 @@ export function boot(cfg) {
   var timers = installTimers(cfg, ts, realm, time, attr.context);
   var settle = createSettle(cfg, ts, realm, time, timers, pending);
   emulateEnvironment(cfg, realm);
-  hookRequests(ts, attr, pending, realm.fetch);
+  hookRequests(ts, attr, pending, realm.fetch, createQuickCapture(cfg, ts, realm, pending));
   hookAsyncApis(pending);
   hookElements(attr, pending);
   watchTouches(ts, attr);

@@ -97,7 +97,8 @@ export function pageApi(cfg, ts, realm, timers, settle, elapsed) {
     // The common case in one CDP round trip; the executor falls back to the separate steps
     // when it had to terminate a script.
     runAll: function (quietMs, maxMs, wallMs, hideWallMs) {
-      var leave = realm.leave;
+      // The binding also carries in-page captures (capture.js): only a tab that closes for real arms.
+      var leave = cfg.trustedClose ? realm.leave : null;
       return loaded().then(function () { return settle(quietMs, maxMs, wallMs); })
         .then(function () {
           if (leave) { armLeave(leave, hideWallMs); return 'armed'; }

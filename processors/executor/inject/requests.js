@@ -4,6 +4,7 @@
  */
 /** @import { PageState } from './state.js' */
 /** @import { Attribution, Pending } from './context.js' */
+/** @import { QuickCapture } from './capture.js' */
 import { protoOf, safe, windowRecord } from './state.js';
 
 /**
@@ -12,8 +13,9 @@ import { protoOf, safe, windowRecord } from './state.js';
  * @param {Attribution} attr
  * @param {Pending} pending
  * @param {typeof fetch} realFetch
+ * @param {QuickCapture | null} quick sends taken in the page (capture.js), null: all through the browser
  */
-export function hookRequests(ts, attr, pending, realFetch) {
+export function hookRequests(ts, attr, pending, realFetch, quick) {
   /**
    * @param {RequestInfo | URL} input
    * @param {RequestInit | undefined} init
@@ -21,6 +23,8 @@ export function hookRequests(ts, attr, pending, realFetch) {
   windowRecord().fetch = function fetch(input, init) {
     var url = input && typeof input === 'object' && 'url' in input ? input.url : input;
     attr.hint(url, 'fetch');
+    var taken = quick && quick.fetch(input, init);
+    if (taken) return taken;
     if (init && init.keepalive) ts.untracked++;
     var untrack = pending.track('fetch');
     var p;
@@ -43,7 +47,13 @@ export function hookRequests(ts, attr, pending, realFetch) {
   if (typeof sb === 'function') {
     // A beacon has no completion the page can see: the hide phase ends with a barrier instead.
     /** @param {string | URL} url */
-    Navigator.prototype.sendBeacon = function sendBeacon(url) { ts.untracked++; attr.hint(url, 'beacon'); return Reflect.apply(sb, this, arguments); };
+    /** @param {string | URL} url @param {unknown} data */
+    Navigator.prototype.sendBeacon = function sendBeacon(url, data) {
+      attr.hint(url, 'beacon');
+      if (quick && this === navigator && quick.beacon(url, data)) return true;
+      ts.untracked++;
+      return Reflect.apply(sb, this, arguments);
+    };
   }
 }
 

@@ -23,7 +23,10 @@
  * @property {number} hardwareConcurrency
  * @property {number | null} deviceMemory null: the browser has none (Firefox, Safari)
  * @property {Record<string, string>} localStorage the page origin's entry of the jar
- * @property {{ partner: string, entry: string }[]} policy every active partner's allowHosts and captureHosts
+ * @property {{ partner: string, entry: string, kind: 'allow' | 'capture' }[]} policy every active partner's allowHosts and captureHosts
+ * @property {boolean} trustedClose the executor closes the tab for real (page/leave.ts): the page arms its leave report
+ * @property {boolean} inPageCapture plain fetch and sendBeacon sends are taken in the page (capture.js)
+ * @property {string[]} responsePrefixes URL prefixes of partners' configured responses (those sends go through the browser)
  * @property {number} realTimerMaxMs timers up to this delay also run on real time
  * @property {number} pendingExpiryMs an in-flight request older than this stops holding the page open
  * @property {number} idleRealMs real time the page must stay quiet (promise chains outside timers)

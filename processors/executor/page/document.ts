@@ -28,6 +28,8 @@ export interface BootInput {
   jar: Jar;
   barrierUrl: string;
   idleRealMs: number;
+  inPageCapture: boolean;
+  trustedClose: boolean;
   cdpTime: boolean;
 }
 
@@ -49,7 +51,13 @@ export function bootConfig(i: BootInput): BootConfig {
     hardwareConcurrency: emu.hardwareConcurrency,
     deviceMemory: emu.deviceMemory,
     localStorage: i.jar.localStorage[new URL(event.page.url).origin] ?? {},
-    policy: i.active.flatMap((p) => [...p.allowHosts, ...p.captureHosts].map((entry) => ({ partner: p.id, entry }))),
+    policy: i.active.flatMap((p) => [
+      ...p.allowHosts.map((entry) => ({ partner: p.id, entry, kind: 'allow' as const })),
+      ...p.captureHosts.map((entry) => ({ partner: p.id, entry, kind: 'capture' as const })),
+    ]),
+    inPageCapture: i.inPageCapture,
+    trustedClose: i.trustedClose,
+    responsePrefixes: i.active.flatMap((p) => p.responses.map((r) => r.url)),
     realTimerMaxMs: 20,
     pendingExpiryMs: 2000,
     idleRealMs: i.idleRealMs,

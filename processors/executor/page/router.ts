@@ -6,6 +6,7 @@
  * requests are failed. Chromium itself never connects anywhere.
  */
 import type { CDPSession, Protocol } from 'puppeteer-core';
+import { z } from 'zod';
 import type { Logger } from '../../../core/log.ts';
 import { EgressDeniedError, longestMatch, type PolicyEntry } from '../egress.ts';
 import type { ScriptCache } from '../script-cache.ts';
@@ -18,6 +19,49 @@ const GIF = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA
 const EMPTY = Buffer.alloc(0);
 const NO_STORE = { name: 'Cache-Control', value: 'no-store' };
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** What inject/capture.js reports of a send it took (page input: validated like any other). */
+const pageSendSchema = z.object({
+  url: z.string().regex(/^https?:\/\//i),
+  method: z.enum(['GET', 'POST']),
+  headers: z.array(z.tuple([z.string(), z.string()])).max(200),
+  contentType: z.string().nullable(),
+  body: z.string().nullable(),
+  transport: z.enum(['fetch', 'beacon']),
+  referrerPolicy: z.enum(['', 'no-referrer', 'no-referrer-when-downgrade', 'origin', 'origin-when-cross-origin', 'same-origin', 'strict-origin', 'strict-origin-when-cross-origin', 'unsafe-url']),
+});
+type ReferrerPolicy = z.infer<typeof pageSendSchema>['referrerPolicy'];
+
+/**
+ * The Referer Chromium sends from `page` to `url` under `policy` ('' = the document's default,
+ * strict-origin-when-cross-origin); a downgrade is an https page sending to anything but https
+ * (Chromium counts http loopback as one). Null: no Referer.
+ */
+export function refererFor(page: URL, url: URL, policy: ReferrerPolicy): string | null {
+  const full = page.href.split('#')[0] ?? page.href;
+  const origin = `${page.origin}/`;
+  const same = page.origin === url.origin;
+  const downgrade = page.protocol === 'https:' && url.protocol !== 'https:';
+  switch (policy) {
+    case 'no-referrer':
+      return null;
+    case 'unsafe-url':
+      return full;
+    case 'origin':
+      return origin;
+    case 'same-origin':
+      return same ? full : null;
+    case 'origin-when-cross-origin':
+      return same ? full : origin;
+    case 'no-referrer-when-downgrade':
+      return downgrade ? null : full;
+    case 'strict-origin':
+      return downgrade ? null : origin;
+    default:
+      return downgrade ? null : same ? full : origin;
+  }
+}
+type PageSend = z.infer<typeof pageSendSchema>;
 
 /** Every active partner's allowHosts and captureHosts, in configuration order. */
 export function policyOf(active: readonly PartnerConfig[]): PolicyEntry[] {
@@ -138,6 +182,8 @@ export interface RouterOptions {
   userAgent: string;
   cache: ScriptCache;
   log: Logger;
+  /** Counts the sends taken in the page. */
+  onPageCapture: (transport: 'fetch' | 'beacon') => void;
 }
 
 /** One visit's routing of the tab's paused requests (install `handle` as the slot's handler). */
@@ -145,6 +191,8 @@ export class Router {
   readonly #o: RouterOptions;
   readonly #send: CDPSession;
   #navFulfilled = false;
+  /** The visitor document's request: the headers Chromium puts on every request of the visit. */
+  #navHeaders: Record<string, string> = {};
   /** Captured requests, in arrival order. */
   readonly captured: Captured[] = [];
   /** Origins whose documents loaded in the page (the page's own first). */
@@ -180,6 +228,7 @@ export class Router {
     }
     if (!this.#navFulfilled && ev.resourceType === 'Document' && ev.frameId === o.slot.targetId && stripHash(url) === o.navUrl) {
       this.#navFulfilled = true;
+      this.#navHeaders = request.headers;
       this.#fulfill(ev.requestId, 200, [{ name: 'Content-Type', value: 'text/html; charset=utf-8' }, NO_STORE], o.documentHtml);
       return;
     }
@@ -209,6 +258,58 @@ export class Router {
       return;
     }
     this.#capture(ev, method, found);
+  };
+
+  /**
+   * A send the page took itself (inject/capture.js): the record Chromium's request would have
+   * given, with the headers Chromium adds on the way out (User-Agent, Accept-Language and client
+   * hints as on the visitor's document request; Accept; Origin and Referer by the fetch rules for
+   * the default referrer policy), names sorted as CDP reports them.
+   */
+  readonly fromPage = (payload: string): void => {
+    let m: PageSend;
+    try {
+      m = pageSendSchema.parse(JSON.parse(payload));
+    } catch (err) {
+      this.#o.log.warn({ err: String(err).slice(0, 200) }, 'unreadable in-page capture');
+      return;
+    }
+    const url = new URL(m.url);
+    const found = longestMatch(this.#o.policy, url);
+    this.#o.onPageCapture(m.transport);
+    this.seen.add(m.url.split('#')[0] ?? m.url);
+    const headers: Record<string, string> = {};
+    const own = new Set(m.headers.map(([k]) => k.toLowerCase()));
+    const nav = this.#navHeaders;
+    const page = new URL(this.#o.navUrl);
+    const sameOrigin = url.origin === page.origin;
+    const copy = (name: string): void => {
+      const v = header(nav, name);
+      if (v !== undefined) headers[name] = v;
+    };
+    if (!own.has('accept')) headers.Accept = '*/*';
+    copy('Accept-Language');
+    if (m.contentType !== null && !own.has('content-type')) headers['Content-Type'] = m.contentType;
+    if (!sameOrigin || m.method !== 'GET') headers.Origin = page.origin;
+    const referer = refererFor(page, url, m.referrerPolicy);
+    if (referer !== null) headers.Referer = referer;
+    copy('User-Agent');
+    for (const [k, v] of m.headers) headers[k] = v;
+    for (const k of ['sec-ch-ua', 'sec-ch-ua-mobile', 'sec-ch-ua-platform']) copy(k);
+    const sorted: Record<string, string> = {};
+    for (const k of Object.keys(headers).sort()) sorted[k] = headers[k] as string;
+    const body = m.body === null ? { body: null, bodyEncoding: 'utf8' as const } : bodyOf({ postDataEntries: [{ bytes: m.body }] });
+    this.captured.push({
+      partner: found.match && !found.shared ? found.match.partner : null,
+      method: m.method,
+      url: m.url,
+      headers: sorted,
+      body: body.body,
+      bodyEncoding: body.bodyEncoding,
+      transport: m.transport,
+      at: Date.now(),
+      fromPolicy: found.match !== null,
+    });
   };
 
   #fulfill(requestId: string, status: number, headers: Protocol.Fetch.HeaderEntry[], body: Buffer): void {

@@ -39,6 +39,8 @@ export interface RunSettings {
   quietWindowMs: number;
   /** Real time the page must stay quiet before an event ends (promise chains outside timers). */
   idleRealMs: number;
+  /** Plain fetch/sendBeacon sends are taken in the page (inject/capture.js). */
+  inPageCapture: boolean;
   allowPrivateNetwork: boolean;
   cache: ScriptCache;
   logger: Logger;
@@ -86,6 +88,8 @@ function prepare(slot: Slot, event: PageViewEvent, jar: Jar, partners: readonly 
     jar,
     barrierUrl,
     idleRealMs: settings.idleRealMs,
+    inPageCapture: settings.inPageCapture && slot.pageChannel,
+    trustedClose: slot.trustedClose,
     cdpTime: settings.clock === 'cdp-virtual-time',
   });
   const frames = new FrameExchange(slot.frameToken, jar);
@@ -101,6 +105,7 @@ function prepare(slot: Slot, event: PageViewEvent, jar: Jar, partners: readonly 
     userAgent: event.device.userAgent,
     cache: settings.cache,
     log: settings.logger,
+    onPageCapture: (transport) => settings.metrics.inPageCaptured.inc({ transport }),
   });
   // The main thread is considered stuck when it does not answer a ping for the tightest budget
   // of the page's partners; the code that was running is identified after termination.
@@ -112,6 +117,7 @@ function prepare(slot: Slot, event: PageViewEvent, jar: Jar, partners: readonly 
     if (workerFetches.length < 2000) workerFetches.push(url);
   };
   slot.handler = router.handle;
+  slot.pageCapture = router.fromPage;
   const journal = new StorageJournal();
   slot.storageChange = journal.record;
   const maxTimeout = Math.max(...active.map((p) => p.timeoutMs));
@@ -159,6 +165,7 @@ export async function runOnSlot(
     log,
   }).finally(() => {
     slot.handler = null;
+    slot.pageCapture = null;
     slot.workerFetch = null;
     slot.storageChange = null;
   });
