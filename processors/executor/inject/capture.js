@@ -173,6 +173,7 @@ export function createQuickCapture(cfg, ts, realm, pending) {
       if (req.mode !== 'cors' || req.referrer !== 'about:client' || req.integrity !== '' || !(req.referrerPolicy in referrerPolicies) || req.signal.aborted) return null;
       if (req.keepalive && o && (o.body instanceof FD || (typeof o.body === 'string' && o.body.length > 16384) || (o.body instanceof Bl && o.body.size > 65536))) return null;
       var done = pending.track('fetch');
+      ts.inPage++;
       var resUrl = req.url;
       return send(req, names, 'fetch').then(
         function () {
@@ -203,6 +204,7 @@ export function createQuickCapture(cfg, ts, realm, pending) {
       var req;
       try { req = new Req(href, { method: 'POST', body: /** @type {BodyInit | null} */ (data === undefined ? null : data) }); } catch { return false; }
       var done = pending.track('beacon');
+      ts.inPage++;
       send(req, [], 'beacon').then(done, done);
       return true;
     },

@@ -45,11 +45,11 @@ export function pageApi(cfg, ts, realm, timers, settle, elapsed) {
   /** @param {number} wallMs */
   function hide(wallMs) {
     closeTab();
-    var hintsBefore = ts.hints.length;
+    var hintsBefore = ts.hints.length - ts.inPage;
     return settle(cfg.hideQuietMs, elapsed() + cfg.hideQuietMs + 1, wallMs).then(function () {
       // Beacons have no completion the page can wait for, and the hide phase may send: then
-      // the barrier makes sure the interceptor has seen them.
-      if (ts.untracked > 0 || ts.hints.length > hintsBefore) return barrier();
+      // the barrier makes sure the interceptor has seen them (sends taken in the page never go there).
+      if (ts.untracked > 0 || ts.hints.length - ts.inPage > hintsBefore) return barrier();
       return false;
     });
   }

@@ -62,6 +62,7 @@
  * @property {boolean} storageUsed
  * @property {boolean} historyUsed
  * @property {number} untracked requests the page cannot see complete (beacons, keepalive)
+ * @property {number} inPage sends taken in the page (capture.js): hinted, never at the interceptor
  * @property {Writers} writers who wrote the page's cookies and localStorage keys
  * @property {string | null} report what collect() returned, once made
  * @property {number} leaveFrom hints before the tab started closing (the executor waits for the later ones)
@@ -111,7 +112,7 @@ export function takeRealm() {
 export function newState(runId) {
   return { runId: runId, current: null, running: null, errors: [], marks: {}, hints: [], pending: [],
            killed: false, dead: {}, timedOut: {}, stuck: [], loadedAt: 0,
-           cookieWrites: 0, cookieStoreUsed: false, storageUsed: false, historyUsed: false, untracked: 0,
+           cookieWrites: 0, cookieStoreUsed: false, storageUsed: false, historyUsed: false, untracked: 0, inPage: 0,
            writers: { cookies: nameMap(), localStorage: nameMap(), count: 0 }, report: null, leaveFrom: -1, onWork: null };
 }
 
