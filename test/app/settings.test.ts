@@ -12,7 +12,7 @@ describe('settings of the processor role (runtime/config.ts)', () => {
     expect(s.runner.commitIntervalMs).to.equal(undefined);
     expect(s.state).to.deep.equal({ dir: join(tmpdir(), 'tagstream', 'state'), store: 'lmdb', noSync: false });
     expect(s.processor).to.deep.equal({ retries: 1 });
-    expect(s.executor).to.deep.equal({ browsers: 1, pagesPerBrowser: 4, headless: 'shell', allowPrivateNetwork: false, trustedClose: false });
+    expect(s.executor).to.deep.equal({ browsers: 1, pagesPerBrowser: 4, headless: 'shell', allowPrivateNetwork: false, trustedClose: false, inPageCapture: true });
   });
 
   it('environment variables set them, booleans included; flags override one key of a section and keep the rest', () => {
