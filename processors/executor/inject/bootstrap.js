@@ -42,7 +42,7 @@ export function boot(cfg) {
   emulateEnvironment(cfg, realm);
   hookRequests(ts, attr, pending, realm.fetch, createQuickCapture(cfg, ts, realm, pending));
   hookAsyncApis(pending);
-  hookElements(attr, pending);
+  hookElements(ts, attr, pending);
   watchTouches(ts, attr);
   attributeListeners(ts, attr, realm);
   watchErrors(ts, attr);

@@ -21,6 +21,10 @@ export function hookRequests(ts, attr, pending, realFetch, quick) {
    * @param {RequestInit | undefined} init
    */
   windowRecord().fetch = function fetch(input, init) {
+    // After the report (lifecycle.js collect) the visit is over: this document only lives on
+    // until the tab's next navigation, whose commit fires its real unload. What it sends then
+    // would reach the next visitor's run: it is not sent.
+    if (ts.killed) return new Promise(function () {});
     var url = input && typeof input === 'object' && 'url' in input ? input.url : input;
     attr.hint(url, 'fetch');
     var taken = quick && quick.fetch(input, init);
@@ -38,6 +42,7 @@ export function hookRequests(ts, attr, pending, realFetch, quick) {
   /** @param {string} method @param {string | URL} url */
   XMLHttpRequest.prototype.open = function (method, url) { xhrUrl.set(this, url); return Reflect.apply(xo, this, arguments); };
   XMLHttpRequest.prototype.send = function () {
+    if (ts.killed) return;
     attr.hint(xhrUrl.get(this), 'xhr');
     var untrack = pending.track('xhr');
     this.addEventListener('loadend', untrack);
@@ -49,6 +54,7 @@ export function hookRequests(ts, attr, pending, realFetch, quick) {
     /** @param {string | URL} url */
     /** @param {string | URL} url @param {unknown} data */
     Navigator.prototype.sendBeacon = function sendBeacon(url, data) {
+      if (ts.killed) return true;
       attr.hint(url, 'beacon');
       if (quick && this === navigator && quick.beacon(url, data)) return true;
       ts.untracked++;
@@ -115,10 +121,11 @@ function isNetworkUrl(v) {
 /**
  * @param {{ prototype: object }} Ctor
  * @param {string} transport
+ * @param {PageState} ts
  * @param {Attribution} attr
  * @param {Pending} pending
  */
-function hookSrc(Ctor, transport, attr, pending) {
+function hookSrc(Ctor, transport, ts, attr, pending) {
   var d = Object.getOwnPropertyDescriptor(Ctor.prototype, 'src');
   var found = d && d.set;
   if (!d || !found) return;
@@ -126,6 +133,8 @@ function hookSrc(Ctor, transport, attr, pending) {
   Object.defineProperty(Ctor.prototype, 'src', { configurable: true, enumerable: d.enumerable, get: d.get,
     /** @this {HTMLElement} @param {unknown} v */
     set: function (v) {
+      // After the report nothing loads (see fetch in hookRequests).
+      if (ts.killed && isNetworkUrl(v)) return;
       corsScript(this);
       attr.hinted.add(this);
       attr.hint(v, transport);
@@ -141,18 +150,20 @@ function hookSrc(Ctor, transport, attr, pending) {
 
 /**
  * Images, scripts and iframes given a URL by property or attribute; forms submitted.
+ * @param {PageState} ts
  * @param {Attribution} attr
  * @param {Pending} pending
  */
-export function hookElements(attr, pending) {
-  hookSrc(HTMLImageElement, 'image', attr, pending);
-  hookSrc(HTMLScriptElement, 'script', attr, pending);
-  hookSrc(HTMLIFrameElement, 'iframe', attr, pending);
+export function hookElements(ts, attr, pending) {
+  hookSrc(HTMLImageElement, 'image', ts, attr, pending);
+  hookSrc(HTMLScriptElement, 'script', ts, attr, pending);
+  hookSrc(HTMLIFrameElement, 'iframe', ts, attr, pending);
   var sa = Element.prototype.setAttribute;
   /** @param {string} name @param {string} value */
   Element.prototype.setAttribute = function (name, value) {
     var n = String(name).toLowerCase();
     if (n === 'src' && (this instanceof HTMLImageElement || this instanceof HTMLScriptElement || this instanceof HTMLIFrameElement)) {
+      if (ts.killed && isNetworkUrl(value)) return undefined;
       corsScript(this);
       attr.hint(value, this instanceof HTMLImageElement ? 'image' : this instanceof HTMLScriptElement ? 'script' : 'iframe');
     }
@@ -161,6 +172,10 @@ export function hookElements(attr, pending) {
   /** @param {HTMLFormElement} form */
   function formHint(form) { safe(function () { attr.hint(form.action || document.URL, 'form'); }); }
   var fs = HTMLFormElement.prototype.submit;
-  HTMLFormElement.prototype.submit = function () { formHint(this); return Reflect.apply(fs, this, arguments); };
+  HTMLFormElement.prototype.submit = function () {
+    if (ts.killed) return undefined;
+    formHint(this);
+    return Reflect.apply(fs, this, arguments);
+  };
   window.addEventListener('submit', function (ev) { formHint(/** @type {HTMLFormElement} */ (ev.target)); }, true);
 }
