@@ -48,6 +48,8 @@ fetch('https://c.t.example/stream', {method:'POST', body: new ReadableStream({st
 fetch('https://c.t.example/no-cors', {method:'POST', body:'n', mode:'no-cors'});
 fetch('https://c.t.example/referrer', {method:'POST', body:'r', referrer: ''});
 fetch('https://c.t.example/configured', {method:'POST', body:'c'}).then(function (r) { return r.text(); }).then(function (t) { navigator.sendBeacon('https://c.t.example/configured-said?' + encodeURIComponent(t)); });
+fetch('https://shop.example/answer-same').then(function (r) { navigator.sendBeacon('https://c.t.example/answered-same?' + r.type); });
+fetch('https://c.t.example/big-keepalive', {method:'POST', body: new Uint8Array(70000), keepalive: true}).catch(function (e) { navigator.sendBeacon('https://c.t.example/big-refused?' + e.name); });
 fetch('https://c.t.example/answer').then(function (r) { return r.json().then(function (j) { navigator.sendBeacon('https://c.t.example/answered?' + [r.status, r.ok, r.type, r.url, typeof j].join(',')); }); });
 </script>`;
 
@@ -128,6 +130,7 @@ describe('executor: in-page capture of fetch and sendBeacon', function () {
     expect(on.map((r) => r.url)).to.include('https://c.t.example/configured-said?from-config');
     // …and read it as the browser's answer (status, ok, type, url): the same record both ways above.
     expect(on.map((r) => r.url)).to.include('https://c.t.example/answered?200,true,cors,https://c.t.example/answer,object');
+    expect(on.map((r) => r.url)).to.include('https://c.t.example/answered-same?basic');
   });
 
   it('gives three real SDKs the same requests either way, every tracker ok', async () => {

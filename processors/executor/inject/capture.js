@@ -60,6 +60,20 @@ export function createQuickCapture(cfg, ts, realm, pending) {
   var referrerPolicies = Object.create(null);
   ['', 'no-referrer', 'no-referrer-when-downgrade', 'origin', 'origin-when-cross-origin', 'same-origin', 'strict-origin', 'strict-origin-when-cross-origin', 'unsafe-url'].forEach(function (k) { referrerPolicies[k] = true; });
 
+  /**
+   * Over the browser's 64 KiB for a keepalive fetch or a beacon (it would refuse it): the
+   * browser is left to say so. A string counts at its UTF-8 worst; FormData has no size before
+   * it is encoded.
+   * @param {unknown} b
+   */
+  function overKeepaliveQuota(b) {
+    if (b === undefined || b === null) return false;
+    if (typeof b === 'string') return b.length * 3 > 65536;
+    if (b instanceof Bl) return b.size > 65536;
+    if (b instanceof AB || AB.isView(b)) return /** @type {ArrayBuffer} */ (b).byteLength > 65536;
+    if (b instanceof USP) return String(b).length > 65536;
+    return true;
+  }
   /** @param {unknown} b */
   function plainBody(b) {
     return b === undefined || b === null || typeof b === 'string' || b instanceof Bl || b instanceof USP || b instanceof FD || b instanceof AB || AB.isView(b);
@@ -171,10 +185,12 @@ export function createQuickCapture(cfg, ts, realm, pending) {
       try { req = new Req(fromRequest ? /** @type {Request} */ (input) : href, /** @type {RequestInit | undefined} */ (init)); } catch { return null; }
       if (req.method !== 'GET' && req.method !== 'POST') return null;
       if (req.mode !== 'cors' || req.referrer !== 'about:client' || req.integrity !== '' || !(req.referrerPolicy in referrerPolicies) || req.signal.aborted) return null;
-      if (req.keepalive && o && (o.body instanceof FD || (typeof o.body === 'string' && o.body.length > 16384) || (o.body instanceof Bl && o.body.size > 65536))) return null;
+      if (req.keepalive && o && 'body' in o && overKeepaliveQuota(o.body)) return null;
       var done = pending.track('fetch');
       ts.inPage++;
       var resUrl = req.url;
+      // A same-origin answer reads as 'basic', a cross-origin one as 'cors'.
+      var resType = new U(resUrl).origin === pageUrl.origin ? 'basic' : 'cors';
       return send(req, names, 'fetch').then(
         function () {
           return new Promise(function (resolve) {
@@ -185,7 +201,7 @@ export function createQuickCapture(cfg, ts, realm, pending) {
               // As the browser's answer to a cross-origin fetch reads (a constructed one says '' and 'default').
               safe(function () {
                 defineProperty(res, 'url', { value: resUrl.split('#')[0], configurable: true });
-                defineProperty(res, 'type', { value: 'cors', configurable: true });
+                defineProperty(res, 'type', { value: resType, configurable: true });
               });
               resolve(res);
             }, 0);
@@ -195,10 +211,7 @@ export function createQuickCapture(cfg, ts, realm, pending) {
       );
     },
     beacon: function (url, data) {
-      if (!plainBody(data) || (RS && data instanceof RS) || data instanceof FD) return false;
-      if (typeof data === 'string' && data.length > 16384) return false;
-      if (data instanceof Bl && data.size > 65536) return false;
-      if ((data instanceof AB || AB.isView(data)) && /** @type {ArrayBuffer} */ (data).byteLength > 65536) return false;
+      if (!plainBody(data) || (RS && data instanceof RS) || overKeepaliveQuota(data)) return false;
       var href = target(url);
       if (href === null) return false;
       var req;
