@@ -13,7 +13,7 @@
  * `<meta name="referrer">`, header lists naming a header twice, a configured response for the
  * URL, a URL that is not a partner's `captureHosts` entry, an http URL other than loopback from
  * an https page (mixed content), keepalive or beacon bodies the browser would refuse, frames,
- * and everything once the tab is closing for real (page/leave.ts).
+ * and everything from the browser's own pagehide on, when a tab closes for real (page/leave.ts).
  */
 /** @import { BootConfig, PageState, Realm } from './state.js' */
 /** @import { Pending } from './context.js' */
@@ -50,6 +50,11 @@ export function createQuickCapture(cfg, ts, realm, pending) {
   var isArray = Array.isArray;
   var plainProto = Object.prototype;
   var pageUrl = new U(D.URL);
+  // From the browser's own pagehide on (a tab closing for real), the document is going away: a
+  // body read may never finish, so its sends go to the browser, which keeps them alive. The hidden
+  // phase before it is still the page's (page/leave.ts waits for its sends).
+  var unloading = false;
+  W.addEventListener('pagehide', function (e) { if (e.isTrusted) unloading = true; }, true);
   var pageHttps = pageUrl.protocol === 'https:';
   // The options a plain send may carry; any other one (referrer, integrity, duplex, …) goes to the browser.
   /** @type {Record<string, true>} */
@@ -122,7 +127,7 @@ export function createQuickCapture(cfg, ts, realm, pending) {
    * @param {unknown} raw
    */
   function target(raw) {
-    if (ts.leaveFrom >= 0 || ts.killed) return null;
+    if (unloading || ts.killed) return null;
     var u;
     try { u = new U(String(raw), D.baseURI); } catch { return null; }
     if (u.protocol !== 'https:' && u.protocol !== 'http:') return null;
