@@ -8,7 +8,7 @@
  *   node --import tsx bench/dispatcher/run.ts              # the same through tsx
  *   KAFKA_BROKERS=127.0.0.1:9092 npm run bench:dispatcher
  *   env: BENCH_REQUESTS (3000), BENCH_ROUNDS (2), BENCH_WARMUP_ROUNDS (1, not counted), BENCH_CONCURRENCY (64), BENCH_RETRY_DELAYS_MS (1000,4000),
- *        BENCH_MODES (raw,single,isolation: which measurements a round makes),
+ *        BENCH_MODES (raw,single,isolation: which measurements a round makes), BENCH_SINK_DELAY_MS (0: sinks answer at once),
  *        BENCH_TRACE=1 (runner load every 250 ms, Kafka requests by API key),
  *        BENCH_PROFILE=prefix (CPU profile of each measured window), BENCH_BROKER_PID (broker CPU per request; the local broker by default),
  *        BENCH_RUNNER='{"commitIntervalMs":0}' (runner settings laid over the defaults, for experiments)
@@ -27,7 +27,7 @@ import type { Settings } from '../../runtime/config.ts';
 import { createKafkaClient } from '../../runtime/kafka/index.ts';
 import { startLocalBroker, type LocalBroker } from '../../runtime/kafka-local/broker.ts';
 import { startDispatcher } from '../../runtime/roles/dispatcher.ts';
-import { fakePartner, makeCert, requestRecord, type FakePartner, type TestCert } from '../../test/dispatcher/helpers.ts';
+import { fakePartner, makeCert, ok, requestRecord, type Behaviour, type FakePartner, type TestCert } from '../../test/dispatcher/helpers.ts';
 import { createDispatcherTopics, dispatcherSettings, names } from '../../test/dispatcher/setup.ts';
 
 const N = Number(process.env.BENCH_REQUESTS ?? 3000);
@@ -44,6 +44,14 @@ const MODES = new Set((process.env.BENCH_MODES ?? 'raw,single,isolation').split(
  */
 const [RETRY_BASE_MS, RETRY_MAX_MS] = (process.env.BENCH_RETRY_DELAYS_MS ?? '1000,4000').split(',').map(Number) as [number, number];
 const RETRY_DELAYS = { retryBaseDelayMs: RETRY_BASE_MS, retryMaxDelayMs: RETRY_MAX_MS };
+/**
+ * BENCH_SINK_DELAY_MS (default 0): every sink answers after this long, as a partner's collector
+ * across the internet does (tens of ms). At 0 the raw loop is CPU-bound and the ratio measures
+ * CPU per request; with a delay the concurrency limit sets both rates, and the ratio measures
+ * whether the dispatcher keeps its deliveries in flight.
+ */
+const SINK_DELAY_MS = Number(process.env.BENCH_SINK_DELAY_MS ?? 0);
+const sinkAnswer: Behaviour = SINK_DELAY_MS > 0 ? () => ({ status: 204, delayMs: SINK_DELAY_MS }) : ok;
 const HOSTS = ['collect.partner-a.example', 'collect.partner-b.example', 'collect.partner-c.example'] as const;
 
 /** BENCH_TRACE=1: Kafka requests sent by this process, by API key (0 produce, 1 fetch, 3 metadata, 8 commit, 12 heartbeat). */
@@ -209,7 +217,7 @@ async function main(): Promise<void> {
   const cpuRatios: number[] = [];
   try {
     for (let round = -WARMUP_ROUNDS; round < ROUNDS; round += 1) {
-      const fresh = async (): Promise<FakePartner[]> => Promise.all(HOSTS.map(() => fakePartner(cert)));
+      const fresh = async (): Promise<FakePartner[]> => Promise.all(HOSTS.map(() => fakePartner(cert, sinkAnswer)));
       let sinks: FakePartner[] = [];
       let rawRps = 0;
       if (MODES.has('raw')) {
@@ -219,7 +227,7 @@ async function main(): Promise<void> {
       }
       let single = 0;
       if (MODES.has('single')) {
-        sinks = [await fakePartner(cert)];
+        sinks = [await fakePartner(cert, sinkAnswer)];
         single = await dispatcherRun(brokers, cert, sinks, 1);
         await Promise.all(sinks.map((s) => s.close()));
       }
@@ -230,7 +238,7 @@ async function main(): Promise<void> {
         // The raw loop again after the dispatcher, the ratio against the mean of both: the cores
         // are shared, and a neighbour's load that changes between the two would bias the ratio.
         const rawCpuBefore = cpuPer.raw ?? 0;
-        sinks = [await fakePartner(cert)];
+        sinks = [await fakePartner(cert, sinkAnswer)];
         const after = await raw(cert, sinks[0] as FakePartner);
         await Promise.all(sinks.map((s) => s.close()));
         rawRps = Math.round((rawRps + after) / 2);
@@ -261,7 +269,7 @@ async function main(): Promise<void> {
     await broker?.stop();
   }
   const build = import.meta.url.endsWith('.js') ? 'compiled build (dist/)' : 'tsx';
-  console.log(`dispatcher benchmark ${new Date().toISOString()}: ${N} requests, concurrency ${CONCURRENCY}, ${build}; ${WARMUP_ROUNDS} warm-up round(s) not counted; raw = mean of a run before and after the dispatcher's`);
+  console.log(`dispatcher benchmark ${new Date().toISOString()}: ${N} requests, concurrency ${CONCURRENCY}, sinks answering after ${SINK_DELAY_MS} ms, ${build}; ${WARMUP_ROUNDS} warm-up round(s) not counted; raw = mean of a run before and after the dispatcher's`);
   console.log('| round | raw undici req/s | dispatcher req/s | ratio | raw CPU µs/req | dispatcher CPU µs/req | CPU ratio raw/dispatcher | broker CPU µs/req | healthy A+B req/s, all up | healthy A+B req/s, C down (503) | ratio |');
   console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
