@@ -39,8 +39,6 @@ export interface Slot {
   leaveMessage: ((payload: string) => void) | null;
   /** Called with each send the page took itself (inject/capture.js, Router.fromPage). */
   pageCapture: ((payload: string) => void) | null;
-  /** The tab has the page's binding (trusted close or in-page capture). */
-  pageChannel: boolean;
   /** Visits end as a closed tab (page/leave.ts). */
   readonly trustedClose: boolean;
   /** The tab's window, minimized for good (-1: none; page/leave.ts cannot hide the page then). */
@@ -119,7 +117,6 @@ export async function openSlot(bs: CDPSession, log: Logger, trustedClose = false
     storageChange: null,
     leaveMessage: null,
     pageCapture: null,
-    pageChannel: trustedClose || inPageCapture,
     trustedClose,
     windowId: -1,
     hiddenTab: false,
@@ -152,7 +149,8 @@ export async function openSlot(bs: CDPSession, log: Logger, trustedClose = false
     // Storage changes as they happen: what the jar keeps when the page cannot be read at the end.
     session.send('DOMStorage.enable'),
     // Bindings reach new documents only with the Runtime domain enabled.
-    slot.pageChannel ? session.send('Runtime.enable').then(() => session.send('Runtime.addBinding', { name: LEAVE_BINDING })) : Promise.resolve(),
+    // The page's channel (trusted close, in-page capture): without it inject/capture.js stays off.
+    trustedClose || inPageCapture ? session.send('Runtime.enable').then(() => session.send('Runtime.addBinding', { name: LEAVE_BINDING })) : Promise.resolve(),
     // Minimized for good: focus emulation (below) keeps the page visible; page/leave.ts turns it
     // off to hide the page when the tab closes.
     trustedClose

@@ -21,6 +21,16 @@ import { longestMatch } from './match.js';
 import { safe } from './state.js';
 
 /**
+ * The referrer policies page/router.ts `refererFor` applies ('' is the document's default,
+ * strict-origin-when-cross-origin); a send with another one goes to the browser. One list for
+ * both sides: the router imports it.
+ * @returns {string[]}
+ */
+export function referrerPolicyNames() {
+  return ['', 'no-referrer', 'no-referrer-when-downgrade', 'origin', 'origin-when-cross-origin', 'same-origin', 'strict-origin', 'strict-origin-when-cross-origin', 'unsafe-url'];
+}
+
+/**
  * @typedef {object} QuickCapture
  * @property {(input: unknown, init: unknown) => Promise<Response> | null} fetch the answer, or null: let the browser send it
  * @property {(url: unknown, data: unknown) => boolean} beacon true: taken (sendBeacon returns true)
@@ -60,10 +70,9 @@ export function createQuickCapture(cfg, ts, realm, pending) {
   /** @type {Record<string, true>} */
   var allowedInit = Object.create(null);
   ['method', 'headers', 'body', 'credentials', 'keepalive', 'cache', 'redirect', 'priority', 'signal', 'mode', 'referrerPolicy'].forEach(function (k) { allowedInit[k] = true; });
-  // The policies page/router.ts applies ('' is the document's: strict-origin-when-cross-origin).
   /** @type {Record<string, true>} */
   var referrerPolicies = Object.create(null);
-  ['', 'no-referrer', 'no-referrer-when-downgrade', 'origin', 'origin-when-cross-origin', 'same-origin', 'strict-origin', 'strict-origin-when-cross-origin', 'unsafe-url'].forEach(function (k) { referrerPolicies[k] = true; });
+  referrerPolicyNames().forEach(function (k) { referrerPolicies[k] = true; });
 
   /**
    * Over the browser's 64 KiB for a keepalive fetch or a beacon (it would refuse it): the

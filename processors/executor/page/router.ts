@@ -9,6 +9,7 @@ import type { CDPSession, Protocol } from 'puppeteer-core';
 import { z } from 'zod';
 import type { Logger } from '../../../core/log.ts';
 import { EgressDeniedError, longestMatch, type PolicyEntry } from '../egress.ts';
+import { referrerPolicyNames } from '../inject/capture.js';
 import type { ScriptCache } from '../script-cache.ts';
 import type { PartnerConfig, Transport } from '../schemas.ts';
 import type { Slot } from '../slot.ts';
@@ -19,6 +20,7 @@ const GIF = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA
 const EMPTY = Buffer.alloc(0);
 const NO_STORE = { name: 'Cache-Control', value: 'no-store' };
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+const REFERRER_POLICIES = referrerPolicyNames();
 
 /** What inject/capture.js reports of a send it took (page input: validated like any other). */
 const pageSendSchema = z.object({
@@ -28,16 +30,16 @@ const pageSendSchema = z.object({
   contentType: z.string().nullable(),
   body: z.string().nullable(),
   transport: z.enum(['fetch', 'beacon']),
-  referrerPolicy: z.enum(['', 'no-referrer', 'no-referrer-when-downgrade', 'origin', 'origin-when-cross-origin', 'same-origin', 'strict-origin', 'strict-origin-when-cross-origin', 'unsafe-url']),
+  referrerPolicy: z.string().refine((p) => REFERRER_POLICIES.includes(p), 'not a referrer policy in-page capture takes'),
 });
-type ReferrerPolicy = z.infer<typeof pageSendSchema>['referrerPolicy'];
+type PageSend = z.infer<typeof pageSendSchema>;
 
 /**
  * The Referer Chromium sends from `page` to `url` under `policy` ('' = the document's default,
  * strict-origin-when-cross-origin); a downgrade is an https page sending to anything but https
  * (Chromium counts http loopback as one). Null: no Referer.
  */
-export function refererFor(page: URL, url: URL, policy: ReferrerPolicy): string | null {
+export function refererFor(page: URL, url: URL, policy: string): string | null {
   const full = page.href.split('#')[0] ?? page.href;
   const origin = `${page.origin}/`;
   const same = page.origin === url.origin;
@@ -61,7 +63,6 @@ export function refererFor(page: URL, url: URL, policy: ReferrerPolicy): string 
       return downgrade ? null : same ? full : origin;
   }
 }
-type PageSend = z.infer<typeof pageSendSchema>;
 
 /** Every active partner's allowHosts and captureHosts, in configuration order. */
 export function policyOf(active: readonly PartnerConfig[]): PolicyEntry[] {
@@ -193,6 +194,8 @@ export class Router {
   #navFulfilled = false;
   /** The visitor document's request: the headers Chromium puts on every request of the visit. */
   #navHeaders: Record<string, string> = {};
+  /** The visitor's page URL (the referrer of its requests). */
+  readonly #page: URL;
   /** Captured requests, in arrival order. */
   readonly captured: Captured[] = [];
   /** Origins whose documents loaded in the page (the page's own first). */
@@ -203,7 +206,8 @@ export class Router {
   constructor(opts: RouterOptions) {
     this.#o = opts;
     this.#send = opts.slot.session;
-    this.frameOrigins = new Set([new URL(opts.navUrl).origin]);
+    this.#page = new URL(opts.navUrl);
+    this.frameOrigins = new Set([this.#page.origin]);
   }
 
   /** URLs of every paused request of the visit (page/leave.ts waits for the closing tab's). */
@@ -263,8 +267,8 @@ export class Router {
   /**
    * A send the page took itself (inject/capture.js): the record Chromium's request would have
    * given, with the headers Chromium adds on the way out (User-Agent, Accept-Language and client
-   * hints as on the visitor's document request; Accept; Origin and Referer by the fetch rules for
-   * the default referrer policy), names sorted as CDP reports them.
+   * hints as on the visitor's document request; Accept; Origin by the fetch rules, and the Referer
+   * of the request's referrer policy), names sorted as CDP reports them.
    */
   readonly fromPage = (payload: string): void => {
     let m: PageSend;
@@ -281,7 +285,7 @@ export class Router {
     const headers: Record<string, string> = {};
     const own = new Set(m.headers.map(([k]) => k.toLowerCase()));
     const nav = this.#navHeaders;
-    const page = new URL(this.#o.navUrl);
+    const page = this.#page;
     const sameOrigin = url.origin === page.origin;
     const copy = (name: string): void => {
       const v = header(nav, name);

@@ -88,7 +88,7 @@ function prepare(slot: Slot, event: PageViewEvent, jar: Jar, partners: readonly 
     jar,
     barrierUrl,
     idleRealMs: settings.idleRealMs,
-    inPageCapture: settings.inPageCapture && slot.pageChannel,
+    inPageCapture: settings.inPageCapture,
     trustedClose: slot.trustedClose,
     cdpTime: settings.clock === 'cdp-virtual-time',
   });
