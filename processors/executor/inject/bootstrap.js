@@ -23,7 +23,7 @@ import { createSettle, installDate, installTimers, pageTime } from './clock.js';
 import { emulateEnvironment, freshStorage } from './environment.js';
 import { pageApi } from './lifecycle.js';
 import { maskNative } from './native.js';
-import { attributeListeners, watchErrors, watchParser, watchTouches } from './observers.js';
+import { attributeListeners, watchErrors, watchParser, watchTouches, writersOf } from './observers.js';
 import { hookAsyncApis, hookElements, hookRequests } from './requests.js';
 import { newState, takeRealm } from './state.js';
 
@@ -47,6 +47,6 @@ export function boot(cfg) {
   attributeListeners(ts, attr, realm);
   watchErrors(ts, attr);
   watchParser(ts, attr);
-  Object.assign(ts, pageApi(cfg, ts, realm, timers, settle, time.elapsed), { settle: settle });
+  Object.assign(ts, pageApi(cfg, ts, realm, timers, settle, time.elapsed, function () { return writersOf(ts.writers, attr); }), { settle: settle });
   maskNative(FakeDate);
 }

@@ -6,9 +6,18 @@ import { longestMatch } from './match.js';
 /** @import { BootConfig, PageState, Realm } from './state.js' */
 
 /**
+ * A context captured now and read later (Attribution.capture): the stack as V8 recorded it
+ * and the fallback of the moment.
+ * @typedef {{ e: unknown, fb: string | null, p: string | null, done: boolean }} ContextRef
+ */
+
+/**
  * @typedef {object} Attribution
  * @property {(url: unknown) => string | null} partnerOfUrl the partner an URL belongs to (a shared entry names nobody)
  * @property {() => string | null} context the partner whose code is running now
+ * @property {() => ContextRef} capture the partner whose code is running now, to be read later
+ * @property {(ref: ContextRef) => string | null} resolve
+ * @property {(refs: ContextRef[]) => void} resolveAll reads many at the cost of one
  * @property {(url: unknown, transport: string) => void} hint notes a request the page saw leave
  * @property {WeakMap<object, string>} scriptPartner script elements the parser wrote in a partner's section
  * @property {WeakSet<object>} hinted elements whose request is already hinted
@@ -66,22 +75,25 @@ export function createAttribution(cfg, ts) {
     return names;
   }
   /**
-   * The stack's script URLs. V8 hands them over as call sites when Error.prepareStackTrace is
-   * set while the stack is read (synchronously, so no tag code runs meanwhile, and the tag's own
-   * value is put back): no stack text to format with line and column of every frame and
-   * parse back (with the cache above: attribution 10-11% -> ~7% of the renderer's samples). The text is the fallback (a page that froze Error).
-   * @returns {string[] | null}
+   * Runs `fn` with Error.prepareStackTrace set to `scriptsOf`, so reading an Error's stack
+   * gives its script URLs as V8 call sites: no stack text to format with line and column of
+   * every frame and parse back (with the cache above: attribution 10-11% -> ~7% of the
+   * renderer's samples). Synchronous, so no tag code runs meanwhile; the tag's own value is put
+   * back. `fn` gets false when the page froze Error (the stack text is then parsed).
+   * @param {(callSites: boolean) => void} fn
    */
-  function stackScripts() {
+  function withCallSites(fn) {
     var had = Reflect.apply(hasOwn, E, ['prepareStackTrace']);
     var prev = had ? ER.prepareStackTrace : undefined;
-    /** @type {unknown} */
-    var out = null;
+    var ok;
     try {
       ER.prepareStackTrace = scriptsOf;
-      if (ER.prepareStackTrace === scriptsOf) out = new E().stack;
+      ok = ER.prepareStackTrace === scriptsOf;
     } catch {
-      out = null;
+      ok = false;
+    }
+    try {
+      fn(ok);
     } finally {
       try {
         if (had) ER.prepareStackTrace = prev;
@@ -90,20 +102,33 @@ export function createAttribution(cfg, ts) {
         // frozen: it was never set
       }
     }
-    return Array.isArray(out) ? out : null;
   }
-  function partnerOfStack() {
+  /**
+   * The script URLs on an Error's stack (read once: V8 formats a stack when it is first read).
+   * @param {unknown} e
+   * @param {boolean} callSites
+   * @returns {string[]}
+   */
+  function namesOf(e, callSites) {
+    /** @type {unknown} */
+    var out;
+    try { out = /** @type {{ stack?: unknown }} */ (e).stack; } catch { return []; }
+    if (callSites && Array.isArray(out)) return out;
+    var st = String(out || '');
+    /** @type {string[]} */
+    var names = [];
+    var m;
+    urlRe.lastIndex = 0;
+    while ((m = urlRe.exec(st)) !== null) if (m[1] !== undefined) names.push(m[1]);
+    return names;
+  }
+  /**
+   * The first partner script among the stack's script URLs (the document's own are skipped).
+   * @param {string[]} names
+   */
+  function partnerOfNames(names) {
     var page = D.URL;
     var here = location.href.split('#')[0];
-    var names = stackScripts();
-    if (names === null) {
-      var st;
-      try { st = String(new E().stack || ''); } catch { return null; }
-      names = [];
-      var m;
-      urlRe.lastIndex = 0;
-      while ((m = urlRe.exec(st)) !== null) if (m[1] !== undefined) names.push(m[1]);
-    }
     for (var i = 0; i < names.length; i++) {
       var n = names[i];
       if (n === undefined || n === page || n === here) continue;
@@ -119,13 +144,12 @@ export function createAttribution(cfg, ts) {
     }
     return null;
   }
-  // The partner script on the stack first (an async script may run while the parser is in
-  // another partner's section), then the running script element, then the timer or section
-  // being run.
-  /** @returns {string | null} */
-  function context() {
-    var s = partnerOfStack();
-    if (s) return s;
+  /**
+   * Who runs when no partner script is on the stack: the running script element, then the
+   * timer, listener or document section being run.
+   * @returns {string | null}
+   */
+  function fallback() {
     var cs = /** @type {HTMLScriptElement | null} */ (D.currentScript);
     if (cs) {
       var own = scriptPartner.get(cs);
@@ -133,6 +157,46 @@ export function createAttribution(cfg, ts) {
       if (cs.src) { var p = partnerOfUrl(cs.src); if (p) return p; }
     }
     return (ts.running && ts.running.ctx) || ts.current;
+  }
+  // The partner script on the stack first (an async script may run while the parser is in
+  // another partner's section), then the fallback.
+  /** @returns {string | null} */
+  function context() {
+    var e = new E();
+    /** @type {string | null} */
+    var s = null;
+    withCallSites(function (callSites) { s = partnerOfNames(namesOf(e, callSites)); });
+    return s || fallback();
+  }
+  /**
+   * The context of now, read later: V8 records the stack's frames when the Error is made and
+   * formats them only when its stack is read, the cheaper half. For listeners (most never run
+   * in a visit) and storage writers (the same keys are written again and again; only the
+   * report needs them): measured on the three-SDK page, reading every stack at once was ~11%
+   * of the renderer's samples.
+   * @returns {ContextRef}
+   */
+  function capture() {
+    return { e: new E(), fb: fallback(), p: null, done: false };
+  }
+  /**
+   * @param {ContextRef[]} refs
+   */
+  function resolveAll(refs) {
+    var todo = refs.filter(function (r) { return !r.done; });
+    if (todo.length === 0) return;
+    withCallSites(function (callSites) {
+      todo.forEach(function (r) {
+        r.p = partnerOfNames(namesOf(r.e, callSites)) || r.fb;
+        r.done = true;
+        r.e = null;
+      });
+    });
+  }
+  /** @param {ContextRef} ref */
+  function resolve(ref) {
+    if (!ref.done) resolveAll([ref]);
+    return ref.p;
   }
   /**
    * @param {unknown} url
@@ -143,7 +207,7 @@ export function createAttribution(cfg, ts) {
     try { abs = new URL(String(url), D.baseURI).href; } catch { return; }
     if (ts.hints.length < 2000) ts.hints.push({ url: abs, partner: context(), transport: transport });
   }
-  return { partnerOfUrl: partnerOfUrl, context: context, hint: hint, scriptPartner: scriptPartner, hinted: hinted };
+  return { partnerOfUrl: partnerOfUrl, context: context, capture: capture, resolve: resolve, resolveAll: resolveAll, hint: hint, scriptPartner: scriptPartner, hinted: hinted };
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 /** @import { BootConfig, PageState, Realm } from './state.js' */
 /** @import { Settle, Timers } from './clock.js' */
+/** @typedef {{ cookies: Record<string, string>, localStorage: Record<string, string> }} ReportWriters */
 import { safe } from './state.js';
 
 /**
@@ -28,9 +29,10 @@ import { safe } from './state.js';
  * @param {Timers} timers
  * @param {Settle} settle
  * @param {() => number} elapsed
+ * @param {() => ReportWriters} writers who wrote each cookie and localStorage key, for the report
  * @returns {PageApi}
  */
-export function pageApi(cfg, ts, realm, timers, settle, elapsed) {
+export function pageApi(cfg, ts, realm, timers, settle, elapsed, writers) {
   function loaded() {
     return new Promise(function (/** @type {(v: boolean) => void} */ resolve) {
       function ok() { ts.loadedAt = realm.dateNow(); resolve(true); }
@@ -77,7 +79,7 @@ export function pageApi(cfg, ts, realm, timers, settle, elapsed) {
     D.addEventListener('visibilitychange', onHidden);
     W.addEventListener('pagehide', function (e) {
       if (!e.isTrusted) return;
-      W.addEventListener('unload', function () { leave(collect(ts, timers)); });
+      W.addEventListener('unload', function () { leave(collect(ts, timers, writers)); });
     });
   }
   return {
@@ -102,10 +104,10 @@ export function pageApi(cfg, ts, realm, timers, settle, elapsed) {
       return loaded().then(function () { return settle(quietMs, maxMs, wallMs); })
         .then(function () {
           if (leave) { armLeave(leave, hideWallMs); return 'armed'; }
-          return hide(hideWallMs).then(function () { return collect(ts, timers); });
+          return hide(hideWallMs).then(function () { return collect(ts, timers, writers); });
         });
     },
-    collect: function () { return collect(ts, timers); },
+    collect: function () { return collect(ts, timers, writers); },
   };
 }
 
@@ -148,8 +150,9 @@ function nameTerminated(ts, timers) {
  * What the page kept, as JSON; then nothing of this visitor may run or write (the tab is reused).
  * @param {PageState} ts
  * @param {Timers} timers
+ * @param {() => ReportWriters} writers
  */
-function collect(ts, timers) {
+function collect(ts, timers, writers) {
   // Once: after a termination the executor runs the end step by step while its first promise
   // chain may still be alive; a second call would read the storage the first one emptied.
   if (ts.report !== null) return ts.report;
@@ -162,7 +165,7 @@ function collect(ts, timers) {
   var out = { origin: location.origin, localStorage: ls, errors: ts.errors, marks: ts.marks, hints: ts.hints, leaveFrom: ts.leaveFrom,
               timedOut: ts.timedOut, loadedAt: ts.loadedAt, cookieWrites: ts.cookieWrites,
               cookieStoreUsed: ts.cookieStoreUsed, storageUsed: ts.storageUsed, historyUsed: ts.historyUsed,
-              writers: { cookies: ts.writers.cookies, localStorage: ts.writers.localStorage } };
+              writers: writers() };
   var report = JSON.stringify(out);
   ts.report = report;
   ts.killed = true;

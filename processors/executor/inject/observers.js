@@ -6,7 +6,7 @@
  * failed to load, and what the parser wrote inside a partner's section.
  */
 /** @import { PageState, Realm, TouchFlag, Writers } from './state.js' */
-/** @import { Attribution } from './context.js' */
+/** @import { Attribution, ContextRef } from './context.js' */
 import { corsScript } from './requests.js';
 import { safe } from './state.js';
 
@@ -28,20 +28,51 @@ function touch(obj, names, ts, flag) {
 }
 
 /**
- * Remembers the partner whose code wrote `name` (the last writer wins: its value is the one the
- * jar keeps). Bounded: a tag writing thousands of names cannot grow the report without limit.
+ * Remembers whose code wrote `name`: the last writer wins (its value is the one the jar keeps),
+ * read when the report is made (writersOf). The last few writes are kept, so a last write by
+ * nobody's code (the page's own) leaves the partner before it. Bounded: a tag writing thousands
+ * of names cannot grow the report without limit.
  * @param {Writers} w
- * @param {Record<string, string>} map
+ * @param {Record<string, ContextRef[]>} map
  * @param {string} name
- * @param {string | null} who
+ * @param {ContextRef} ref
  */
-function noteWriter(w, map, name, who) {
-  if (!who) return;
-  if (!(name in map)) {
+function noteWriter(w, map, name, ref) {
+  var list = map[name];
+  if (!list) {
     if (w.count >= 500) return;
     w.count++;
+    list = map[name] = [];
   }
-  map[name] = who;
+  list.push(ref);
+  if (list.length > 4) list.shift();
+}
+
+/**
+ * The writer of each name, for the report: one stack reading for all.
+ * @param {Writers} w
+ * @param {Attribution} attr
+ * @returns {{ cookies: Record<string, string>, localStorage: Record<string, string> }}
+ */
+export function writersOf(w, attr) {
+  /** @type {ContextRef[]} */
+  var all = [];
+  [w.cookies, w.localStorage].forEach(function (m) { Object.keys(m).forEach(function (k) { all.push.apply(all, m[k] || []); }); });
+  attr.resolveAll(all);
+  /** @param {Record<string, ContextRef[]>} m */
+  function named(m) {
+    /** @type {Record<string, string>} */
+    var out = Object.create(null);
+    Object.keys(m).forEach(function (k) {
+      var list = m[k] || [];
+      for (var i = list.length - 1; i >= 0; i--) {
+        var who = /** @type {ContextRef} */ (list[i]).p;
+        if (who) { out[k] = who; return; }
+      }
+    });
+    return out;
+  }
+  return { cookies: named(w.cookies), localStorage: named(w.localStorage) };
 }
 
 /**
@@ -67,7 +98,7 @@ function countCookieWrites(ts, attr, d, set) {
     /** @this {Document} @param {string} v */
     set: function (v) {
       ts.cookieWrites++;
-      noteWriter(ts.writers, ts.writers.cookies, cookieName(v), attr.context());
+      noteWriter(ts.writers, ts.writers.cookies, cookieName(v), attr.capture());
       set.call(this, v);
     } });
 }
@@ -87,7 +118,7 @@ function watchStorageWrites(ts, attr) {
   // Two parameters, as the browser's own (tags may read `setItem.length`).
   /** @this {Storage} @param {string} key @param {string} _value */
   Storage.prototype.setItem = function setItem(key, _value) {
-    if (store !== null && this === store) noteWriter(ts.writers, ts.writers.localStorage, String(key), attr.context());
+    if (store !== null && this === store) noteWriter(ts.writers, ts.writers.localStorage, String(key), attr.capture());
     return Reflect.apply(si, this, arguments);
   };
 }
@@ -123,13 +154,18 @@ export function attributeListeners(ts, attr, realm) {
    * @param {EventListenerOrEventListenerObject | null} fn
    */
   EventTarget.prototype.addEventListener = function addEventListener(type, fn) {
-    var ctx = fn && (typeof fn === 'function' || typeof fn.handleEvent === 'function') ? attr.context() : null;
-    if (!fn || !ctx) return Reflect.apply(ael, this, arguments);
+    if (!fn || (typeof fn !== 'function' && typeof fn.handleEvent !== 'function')) return Reflect.apply(ael, this, arguments);
     var listener = fn;
     var w = wrapped.get(listener);
     if (!w) {
+      // Who registered it is read when it first runs: most listeners never run in a visit.
+      var ref = attr.capture();
+      /** @type {string | null | undefined} */
+      var ctx;
       /** @this {unknown} @param {Event} ev */
       w = function (ev) {
+        if (ctx === undefined) ctx = attr.resolve(ref);
+        if (!ctx) return typeof listener === 'function' ? listener.call(this, ev) : listener.handleEvent(ev);
         var prev = ts.running, r;
         ts.running = { ctx: ctx, start: realm.perfNow() };
         // No finally: when the executor terminates a stuck handler, ts.running must stay set.

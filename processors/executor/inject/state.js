@@ -6,6 +6,7 @@
  * imports from './x.js' and function declarations at the top level, each function name unique
  * across the folder; plain ES2020, no template literals.
  */
+/** @import { ContextRef } from './context.js' */
 
 /**
  * What the executor tells the page about one visit (built by page/document.ts).
@@ -73,7 +74,7 @@
  * The partner whose code last wrote each cookie (by name) and each localStorage key of the page
  * (null-prototype maps: names come from tags): the executor reports the entries its jar budget
  * drops to that partner.
- * @typedef {{ cookies: Record<string, string>, localStorage: Record<string, string>, count: number }} Writers
+ * @typedef {{ cookies: Record<string, ContextRef[]>, localStorage: Record<string, ContextRef[]>, count: number }} Writers
  */
 
 /**
@@ -116,9 +117,9 @@ export function newState(runId) {
            writers: { cookies: nameMap(), localStorage: nameMap(), count: 0 }, report: null, leaveFrom: -1, onWork: null };
 }
 
-/** @returns {Record<string, string>} */
+/** @returns {Record<string, ContextRef[]>} */
 function nameMap() {
-  return /** @type {Record<string, string>} */ (Object.create(null));
+  return /** @type {Record<string, ContextRef[]>} */ (Object.create(null));
 }
 
 /**
