@@ -34,6 +34,7 @@
  *                 value has spaces); a --disable-features or --js-flags given here replaces the
  *                 executor's own: repeat it in full
  *   trusted-close (flag) the executor ends each visit as a closed tab (ExecutorOptions.trustedClose)
+ *   in-page-capture true|false (true): ExecutorOptions.inPageCapture
  *   json          path: also write the results as JSON
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -70,6 +71,7 @@ const soakN = num('soak-n', 10_000);
 const soakEvery = num('soak-every', 500);
 const jsonOut = opt('json', '');
 const trustedClose = opt('trusted-close', '') === 'true' || opt('trusted-close', '') === '1';
+const inPageCapture = opt('in-page-capture', 'true') !== 'false';
 // Space-separated; '|'-separated instead when a flag's value has spaces (--js-flags=--a --b).
 const extraRaw = opt('extra', '');
 const extraArgs = extraRaw.split(extraRaw.includes('|') ? '|' : ' ').filter(Boolean);
@@ -318,6 +320,7 @@ async function startExecutor(): Promise<Exec> {
     allowPrivateNetwork: true,
     extraArgs,
     trustedClose,
+    inPageCapture,
     logger: createRootLogger({ level: process.env.LOG_LEVEL ?? 'warn' }).child({ component: 'executor' }),
   };
   return createExecutor(opts);
@@ -424,7 +427,7 @@ const loadBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).
 const out: Record<string, unknown> = {
   startedAt,
   node: process.version,
-  options: { variants, modes, naiveN, naiveConc, execN, execConc, browsers, pages, headless, latN, extraArgs, trustedClose },
+  options: { variants, modes, naiveN, naiveConc, execN, execConc, browsers, pages, headless, latN, extraArgs, trustedClose, inPageCapture },
 };
 try {
   if (soak) {

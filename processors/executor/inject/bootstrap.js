@@ -37,7 +37,7 @@ export function boot(cfg) {
   var pending = createPending(cfg, ts, realm);
   var time = pageTime(cfg, realm);
   var FakeDate = installDate(cfg, realm, time);
-  var timers = installTimers(cfg, ts, realm, time, attr.context);
+  var timers = installTimers(cfg, ts, realm, time, attr);
   var settle = createSettle(cfg, ts, realm, time, timers, pending);
   emulateEnvironment(cfg, realm);
   hookRequests(ts, attr, pending, realm.fetch, createQuickCapture(cfg, ts, realm, pending));

@@ -5,7 +5,7 @@
  * virtual time drives them instead, and only `settle` is used).
  */
 /** @import { BootConfig, PageState, Realm } from './state.js' */
-/** @import { Pending } from './context.js' */
+/** @import { Attribution, ContextRef, Pending } from './context.js' */
 import { safe, windowRecord } from './state.js';
 
 /**
@@ -61,11 +61,12 @@ export function installDate(cfg, realm, time) {
 }
 
 /**
- * @typedef {{ id: number, at: number, ms: number, fn: unknown, args: unknown[], repeat: boolean, ctx: string | null, seq: number }} Timer
+ * @typedef {{ id: number, at: number, ms: number, fn: unknown, args: unknown[], repeat: boolean, ctx: string | null, ref: ContextRef | null, seq: number }} Timer
  * @typedef {object} Timers
  * @property {Map<number, Timer>} map pending timers by id
  * @property {() => number} runDue runs the timers due in page time; how many ran
  * @property {() => Timer | null} earliest
+ * @property {(t: Timer) => string | null} ctxOf the partner that set it
  */
 
 /**
@@ -75,10 +76,10 @@ export function installDate(cfg, realm, time) {
  * @param {PageState} ts
  * @param {Realm} realm
  * @param {PageTime} time
- * @param {() => string | null} context
+ * @param {Attribution} attr
  * @returns {Timers}
  */
-export function installTimers(cfg, ts, realm, time, context) {
+export function installTimers(cfg, ts, realm, time, attr) {
   /** @type {Map<number, Timer>} */
   var timers = new Map();
   var nextId = 1, seq = 0;
@@ -93,13 +94,28 @@ export function installTimers(cfg, ts, realm, time, context) {
     var delay = Number(ms) || 0;
     if (!(delay > 0)) delay = 0;
     if (repeat && delay < 4) delay = 4;
-    var ctx = context();
-    if (ctx && ts.dead[ctx]) return id;
-    timers.set(id, { id: id, at: time.elapsed() + delay, ms: delay, fn: fn, args: args, repeat: repeat, ctx: ctx, seq: seq++ });
+    // Who set it is read when it runs (many are cleared first), unless a partner was terminated:
+    // its code may set no more timers.
+    var ctx = null, ref = null;
+    if (anyDead(ts)) {
+      ctx = attr.context();
+      if (ctx && ts.dead[ctx]) return id;
+    } else {
+      ref = attr.capture();
+    }
+    timers.set(id, { id: id, at: time.elapsed() + delay, ms: delay, fn: fn, args: args, repeat: repeat, ctx: ctx, ref: ref, seq: seq++ });
     if (ts.onWork) ts.onWork();
     // Short timers also run on real time so a page that yields briefly proceeds while loading.
     if (delay <= cfg.realTimerMaxMs && !ts.killed) realm.setTimeout(runDue, delay);
     return id;
+  }
+  /** @param {Timer} t */
+  function ctxOf(t) {
+    if (t.ref !== null) {
+      t.ctx = attr.resolve(t.ref);
+      t.ref = null;
+    }
+    return t.ctx;
   }
   function runDue() {
     if (ts.killed) return 0;
@@ -112,7 +128,7 @@ export function installTimers(cfg, ts, realm, time, context) {
     for (var i = 0; i < due.length; i++) {
       var t = due[i];
       if (t === undefined || timers.get(t.id) !== t) continue;
-      fireTimer(ts, timers, time, realm, t);
+      fireTimer(ts, timers, time, realm, t, ctxOf(t));
       n++;
     }
     return n;
@@ -131,6 +147,7 @@ export function installTimers(cfg, ts, realm, time, context) {
   return {
     map: timers,
     runDue: runDue,
+    ctxOf: ctxOf,
     earliest: function () {
       /** @type {Timer | null} */
       var best = null;
@@ -140,21 +157,28 @@ export function installTimers(cfg, ts, realm, time, context) {
   };
 }
 
+/** @param {PageState} ts */
+function anyDead(ts) {
+  for (var k in ts.dead) if (ts.dead[k]) return true;
+  return false;
+}
+
 /**
  * @param {PageState} ts
  * @param {Map<number, Timer>} timers
  * @param {PageTime} time
  * @param {Realm} realm
  * @param {Timer} t
+ * @param {string | null} ctx the partner that set it
  */
-function fireTimer(ts, timers, time, realm, t) {
+function fireTimer(ts, timers, time, realm, t, ctx) {
   if (t.repeat) t.at = Math.max(t.at + t.ms, time.elapsed()); else timers.delete(t.id);
-  if (t.ctx && ts.dead[t.ctx]) { timers.delete(t.id); return; }
+  if (ctx && ts.dead[ctx]) { timers.delete(t.id); return; }
   // Still set: the previous callback never returned (the executor terminated it).
   if (ts.running) ts.stuck.push(ts.running.ctx);
   var prev = ts.current;
-  ts.current = t.ctx;
-  ts.running = { ctx: t.ctx, start: realm.perfNow() };
+  ts.current = ctx;
+  ts.running = { ctx: ctx, start: realm.perfNow() };
   try {
     if (typeof t.fn === 'function') t.fn.apply(window, t.args);
     else (0, eval)(String(t.fn));

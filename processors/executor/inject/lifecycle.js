@@ -141,7 +141,7 @@ function nameTerminated(ts, timers) {
   named.forEach(function (w) {
     ts.timedOut[w] = true;
     ts.dead[w] = true;
-    timers.map.forEach(function (t) { if (t.ctx === w) timers.map.delete(t.id); });
+    timers.map.forEach(function (t) { if (timers.ctxOf(t) === w) timers.map.delete(t.id); });
   });
   return named;
 }
