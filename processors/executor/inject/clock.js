@@ -111,11 +111,7 @@ export function installTimers(cfg, ts, realm, time, attr) {
   }
   /** @param {Timer} t */
   function ctxOf(t) {
-    if (t.ref !== null) {
-      t.ctx = attr.resolve(t.ref);
-      t.ref = null;
-    }
-    return t.ctx;
+    return t.ref !== null ? attr.resolve(t.ref) : t.ctx;
   }
   function runDue() {
     if (ts.killed) return 0;

@@ -162,11 +162,7 @@ export function createAttribution(cfg, ts) {
   // another partner's section), then the fallback.
   /** @returns {string | null} */
   function context() {
-    var e = new E();
-    /** @type {string | null} */
-    var s = null;
-    withCallSites(function (callSites) { s = partnerOfNames(namesOf(e, callSites)); });
-    return s || fallback();
+    return resolve(capture());
   }
   /**
    * The context of now, read later: V8 records the stack's frames when the Error is made and

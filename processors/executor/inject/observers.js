@@ -160,11 +160,9 @@ export function attributeListeners(ts, attr, realm) {
     if (!w) {
       // Who registered it is read when it first runs: most listeners never run in a visit.
       var ref = attr.capture();
-      /** @type {string | null | undefined} */
-      var ctx;
       /** @this {unknown} @param {Event} ev */
       w = function (ev) {
-        if (ctx === undefined) ctx = attr.resolve(ref);
+        var ctx = attr.resolve(ref);
         if (!ctx) return typeof listener === 'function' ? listener.call(this, ev) : listener.handleEvent(ev);
         var prev = ts.running, r;
         ts.running = { ctx: ctx, start: realm.perfNow() };
