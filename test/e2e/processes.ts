@@ -34,6 +34,8 @@ export interface RoleProcessOptions {
   roles: string[];
   args?: string[];
   env: Record<string, string>;
+  /** The checkout whose code runs (default: this one); benchmarks compare two trees with it. */
+  root?: string;
 }
 
 export class RoleProcess {
@@ -67,9 +69,9 @@ export class RoleProcess {
   }
 
   start(): void {
-    const { roles, args = [], env } = this.#options;
+    const { roles, args = [], env, root = ROOT } = this.#options;
     const child = spawn(NODE, ['--import', 'tsx', 'runtime/cli/main.ts', 'run', ...roles, ...args], {
-      cwd: ROOT,
+      cwd: root,
       detached: true,
       env: {
         ...process.env,
